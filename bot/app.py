@@ -1,0 +1,73 @@
+"""The composition root: ``create_app(settings)`` wires everything into one aiohttp app.
+
+Each resource opens and closes in a cleanup context; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.services import open_services
+from bot.settings import Settings
+from bot.web import routes
+from bot.web.keys import SERVICES, SETTINGS
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL_SECONDS = 24 * 3600
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_services(app[SETTINGS]) as services:
+        app[SERVICES] = services
+        log.info(
+            "content pack %s: %d entries, %d topics",
+            services.kb.directory,
+            len(services.kb.entries),
+            len(services.kb.topics),
+        )
+        yield
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                await app[SERVICES].purge_expired()
+            except Exception:
+                log.exception("retention purge failed; will retry")
+            await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(loop(), name="retention-purge")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=routes.MAX_BODY, middlewares=[security_headers])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_retention_ctx)
+    routes.setup(app)
+    return app

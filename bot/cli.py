@@ -1,0 +1,261 @@
+"""The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge.
+
+Settings are built once here (from the environment and the options) and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.settings import Settings
+from content.loader import ContentError, load_pack
+from content.search import FaqEngine, MatchResult, Outcome
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    content = argparse.ArgumentParser(add_help=False)
+    content.add_argument(
+        "--content",
+        type=Path,
+        metavar="DIR",
+        help="content pack folder (default: BOT_CONTENT_DIR or the bundled pack)",
+    )
+    parser = argparse.ArgumentParser(prog="bot", description="Trợ lý ảo cải cách hành chính.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[content], help="run the web server")
+    serve.add_argument("--host", help="default 127.0.0.1 (BOT_SERVER_HOST)")
+    serve.add_argument("--port", type=int, help="default 8080 (BOT_SERVER_PORT)")
+
+    ask = sub.add_parser("ask", parents=[content], help="ask one question (or '-' for stdin)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("text", nargs="+", help="the question, or '-' to read one per line")
+
+    sub.add_parser("chat", parents=[content], help="talk to the bot in this terminal")
+
+    content_cmd = sub.add_parser("content", help="knowledge base tools")
+    content_sub = content_cmd.add_subparsers(dest="action", required=True)
+    content_sub.add_parser("check", parents=[content], help="validate a content pack")
+    gaps = content_sub.add_parser("gaps", help="most frequent unanswered questions")
+    gaps.add_argument("--days", type=int, default=30, help="look back this many days (30)")
+    gaps.add_argument("--limit", type=int, default=20, help="how many rows (20)")
+    gaps.add_argument("--json", action="store_true")
+
+    database = sub.add_parser("db", help="database tools")
+    db_sub = database.add_subparsers(dest="action", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations")
+    db_sub.add_parser("current", help="print the applied migration")
+    db_sub.add_parser("purge", help="delete logs older than the retention period")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "content", None):
+        settings.content.dir = args.content
+    if getattr(args, "host", None):
+        settings.server.host = args.host
+    if getattr(args, "port", None) is not None:
+        settings.server.port = args.port
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic reports every plugin it loads at INFO; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "serve": _serve,
+        "ask": _ask,
+        "chat": _chat,
+        "content": _content,
+        "db": _db,
+    }
+    try:
+        return commands[args.command](args, settings)
+    except ContentError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+def _serve(_args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    load_pack(settings.content.dir)  # fail fast, before binding the port
+    host, port = settings.server.host, settings.server.port
+    print(f"Trợ lý ảo đang chạy: http://{host}:{port}/  (Ctrl+C để dừng)", file=sys.stderr)
+    web.run_app(create_app(settings), host=host, port=port, print=None)
+    return 0
+
+
+def result_json(result: MatchResult) -> dict[str, Any]:
+    """The stable shape outside evaluation tools rely on."""
+    best = result.best if result.outcome is Outcome.ANSWER else None
+    others = [h for h in result.hits if best is None or h.entry.id != best.entry.id]
+    if result.outcome is Outcome.FALLBACK:
+        others = []
+    return {
+        "outcome": result.outcome.value,
+        "entry_id": best.entry.id if best else None,
+        "title": best.entry.title if best else None,
+        "score": best.score if best else None,
+        "answer": best.entry.answer if best else None,
+        "suggestions": [
+            {"entry_id": h.entry.id, "title": h.entry.title, "score": h.score} for h in others
+        ],
+    }
+
+
+def _print_result(result: MatchResult, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps(result_json(result), ensure_ascii=False) + "\n")
+        out.flush()
+        return
+    from bot.console import plain
+
+    if result.outcome is Outcome.ANSWER and result.best:
+        out.write(f"{result.best.entry.title}  (độ tin cậy {result.best.score:.2f})\n\n")
+        out.write(plain(result.best.entry.answer) + "\n")
+    elif result.outcome is Outcome.CLARIFY:
+        out.write("Bạn muốn hỏi về nội dung nào dưới đây?\n")
+        for i, hit in enumerate(result.hits, 1):
+            out.write(f"  [{i}] {hit.entry.title}  ({hit.score:.2f})\n")
+    else:
+        out.write("Xin lỗi, tôi chưa có câu trả lời chắc chắn cho câu hỏi này.\n")
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    """Match questions without touching the database (evaluation runs must not fill the logs)."""
+    from bot.services import build_engine
+
+    engine: FaqEngine = build_engine(settings)
+    if args.text == ["-"]:
+        for line in sys.stdin:
+            _print_result(engine.match(line.rstrip("\n")), args.json, sys.stdout)
+        return 0
+    _print_result(engine.match(" ".join(args.text)), args.json, sys.stdout)
+    return 0
+
+
+def _chat(_args: argparse.Namespace, settings: Settings) -> int:
+    return _run(_chat_loop(settings))
+
+
+async def _chat_loop(settings: Settings) -> int:
+    from bot.console import render
+    from bot.messages import Button, Inbound
+    from bot.services import open_services
+
+    async with open_services(settings) as services:
+        print("Gõ câu hỏi, hoặc số của một lựa chọn. Gõ 'thoát' hoặc Ctrl+D để kết thúc.\n")
+        buttons: list[Button] = []
+        inbound: Inbound | None = Inbound("console", "console", payload="start")
+        while True:
+            if inbound is not None:
+                text, buttons = render(await services.dispatcher.dispatch(inbound))
+                print(text + "\n")
+            try:
+                line = await asyncio.to_thread(input, "Bạn: ")
+            except EOFError:
+                print()
+                return 0
+            line = line.strip()
+            if line.lower() in {"thoát", "thoat", "exit", "quit"}:
+                return 0
+            if line.isdigit() and 1 <= int(line) <= len(buttons):
+                chosen = buttons[int(line) - 1]
+                if chosen.payload is None:
+                    print(f"Mở liên kết: {chosen.url}\n")
+                    inbound = None
+                    continue
+                inbound = Inbound("console", "console", payload=chosen.payload)
+            else:
+                inbound = Inbound("console", "console", text=line)
+
+
+def _content(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "check":
+        kb = load_pack(settings.content.dir)
+        print(
+            f"Nội dung hợp lệ: {len(kb.entries)} câu hỏi, {len(kb.topics)} chủ đề, "
+            f"{len(kb.agencies)} cơ quan ({kb.directory})."
+        )
+        return 0
+    return _run(_gaps(args, settings))
+
+
+async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import open_storage
+
+    async with open_storage(settings) as storage:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
+        rows = await storage.gaps.top(since=since, limit=args.limit)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "text": r.normalized_text,
+                        "count": r.count,
+                        "last_seen": r.last_seen.isoformat(),
+                        "top_score": r.top_score,
+                        "candidates": r.candidates,
+                    }
+                    for r in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not rows:
+        print(f"Không có câu hỏi nào chưa trả lời được trong {args.days} ngày qua.")
+        return 0
+    print(f"{'Số lần':>6}  {'Gần nhất':<16}  {'Điểm':>5}  Câu hỏi (đã chuẩn hóa) → gợi ý gần nhất")
+    for r in rows:
+        best = r.candidates[0]["entry_id"] if r.candidates else "-"
+        score = f"{r.top_score:.2f}" if r.top_score is not None else "-"
+        when = r.last_seen.astimezone().strftime("%d/%m/%Y %H:%M")
+        print(f"{r.count:>6}  {when:<16}  {score:>5}  {r.normalized_text} → {best}")
+    return 0
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    return _run(_db_async(args, settings))
+
+
+async def _db_async(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import open_storage, purge_expired
+    from storage import db
+
+    async with open_storage(settings, migrate=args.action != "current") as storage:
+        if args.action == "upgrade":
+            print(f"Cơ sở dữ liệu ở phiên bản {await db.current_revision(storage.db)}.")
+        elif args.action == "current":
+            print(await db.current_revision(storage.db) or "(chưa có bảng nào)")
+        else:
+            turns, gaps = await purge_expired(storage, settings)
+            print(f"Đã xóa {turns} lượt hội thoại và {gaps} câu hỏi chưa trả lời quá hạn lưu trữ.")
+    return 0

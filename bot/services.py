@@ -1,0 +1,109 @@
+"""The application's core services, opened and closed together.
+
+Used by the web app's cleanup context and by the CLI commands that need the database, so both
+wire the same objects the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from content.loader import load_pack
+from content.models import KnowledgeBase
+from content.search import FaqEngine, Thresholds
+from handlers import faq, start, topics
+from handlers.context import HandlerContext
+from handlers.router import Dispatcher
+from storage import db
+from storage.repositories import ConversationLog, GapLog
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings, kb: KnowledgeBase | None = None) -> FaqEngine:
+    """Load the content pack (failing with every problem named) and index it."""
+    kb = kb or load_pack(settings.content.dir)
+    faq_settings = settings.faq
+    thresholds = Thresholds(
+        answer=faq_settings.answer_threshold,
+        clarify=faq_settings.clarify_threshold,
+        margin=faq_settings.margin,
+        strong_margin=faq_settings.strong_margin,
+        suggestions=faq_settings.suggestions,
+    )
+    return FaqEngine(kb, thresholds)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    engine: FaqEngine
+    storage: Storage
+    dispatcher: Dispatcher
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self.engine.kb
+
+    @property
+    def conversations(self) -> ConversationLog:
+        return self.storage.conversations
+
+    @property
+    def gaps(self) -> GapLog:
+        return self.storage.gaps
+
+    async def purge_expired(self, now: dt.datetime | None = None) -> tuple[int, int]:
+        return await purge_expired(self.storage, self.settings, now)
+
+
+@dataclass(slots=True)
+class Storage:
+    db: AsyncEngine
+    conversations: ConversationLog
+    gaps: GapLog
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Storage]:
+    """The database with its repositories, migrated to the latest schema."""
+    database = db.create_engine(settings.database.url, echo=settings.database.echo)
+    try:
+        if migrate:
+            await db.upgrade(database)
+        sessions = db.sessionmaker(database)
+        yield Storage(database, ConversationLog(sessions), GapLog(sessions))
+    finally:
+        await database.dispose()
+
+
+async def purge_expired(
+    storage: Storage, settings: Settings, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """Delete logs older than the retention settings; returns (turns, gaps) deleted."""
+    now = now or dt.datetime.now(dt.UTC)
+    privacy = settings.privacy
+    turns = await storage.conversations.purge(
+        now - dt.timedelta(days=privacy.conversation_retention_days)
+    )
+    gaps = await storage.gaps.purge(now - dt.timedelta(days=privacy.gap_retention_days))
+    if turns or gaps:
+        log.info("retention: deleted %d conversation turns and %d gap records", turns, gaps)
+    return turns, gaps
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    engine = build_engine(settings)
+    async with open_storage(settings, migrate=migrate) as storage:
+        context = HandlerContext(engine.kb, engine, storage.conversations, storage.gaps)
+        # Order matters: the first route that matches wins; the FAQ catches all other text.
+        dispatcher = Dispatcher([start.router, topics.router, faq.router], context)
+        yield Services(settings, engine, storage, dispatcher)

@@ -1,0 +1,88 @@
+"""Settings: one pydantic-settings class, built once by the entry point and passed down.
+
+Every variable starts with ``BOT_``; a group's fields follow its name with one underscore,
+e.g. ``BOT_DATABASE_URL``, ``BOT_CONTENT_DIR``, ``BOT_FAQ_ANSWER_THRESHOLD``. Nothing reads
+the environment at import time: tests build ``Settings(...)`` themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    # The embedded default: a SQLite file under ./var, created on first start.
+    url: str = "sqlite+aiosqlite:///var/bot.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the URLs people paste (postgres://, postgresql://, sqlite:///) and pick the
+        async driver the code uses."""
+        for prefix, replacement in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(prefix):
+                return replacement + value[len(prefix) :]
+        return value
+
+
+class ContentSettings(BaseModel):
+    # None means the pack bundled with the code (content/pack).
+    dir: Path | None = None
+
+
+class FaqSettings(BaseModel):
+    """Thresholds of the FAQ engine's decision, on its 0–1 confidence."""
+
+    answer_threshold: float = Field(0.62, ge=0, le=1)
+    clarify_threshold: float = Field(0.54, ge=0, le=1)
+    margin: float = Field(0.04, ge=0, le=1)
+    strong_margin: float = Field(0.14, ge=0, le=1)
+    suggestions: int = Field(3, ge=2, le=5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FaqSettings:
+        if self.clarify_threshold > self.answer_threshold:
+            raise ValueError("clarify_threshold must not exceed answer_threshold")
+        return self
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class PrivacySettings(BaseModel):
+    """Retention of what citizens typed (Decree 13/2023: keep personal data no longer than
+    needed). Conversation logs and the unanswered-question log are purged after these many
+    days, at start-up and daily."""
+
+    conversation_retention_days: int = Field(90, ge=1)
+    gap_retention_days: int = Field(365, ge=1)
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    content: ContentSettings = ContentSettings()
+    faq: FaqSettings = FaqSettings()
+    server: ServerSettings = ServerSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    log: LogSettings = LogSettings()

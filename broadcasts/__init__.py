@@ -1,0 +1,1 @@
+"""Broadcast campaigns: audiences, scheduling and delivery (not yet implemented)."""

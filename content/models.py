@@ -1,0 +1,96 @@
+"""Frozen models of a content pack: what the loader produces and the engine reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    description: str = ""
+    order: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    id: str
+    name: str
+    group: str
+    note: str = ""
+    phone: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    """One question and its answer (an FAQ entry of the knowledge base)."""
+
+    id: str
+    title: str
+    topic: str
+    answer: str
+    source: str
+    reviewed: dt.date
+    agencies: tuple[str, ...] = ()
+    phrasings: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    source_url: str | None = None
+    related: tuple[str, ...] = ()
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hotline:
+    label: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackInfo:
+    name: str
+    province: str
+    portal_url: str
+    former_names: tuple[str, ...] = ()
+    hotlines: tuple[Hotline, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Words the matcher needs to understand citizens: abbreviations, synonyms, particles."""
+
+    abbreviations: dict[str, str] = field(default_factory=dict)
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    particles: frozenset[str] = frozenset()
+    # Indices into ``synonyms`` of the groups that are aspects, not subjects.
+    aspects: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    """A validated content pack."""
+
+    info: PackInfo
+    topics: tuple[Topic, ...]
+    agencies: dict[str, Agency]
+    entries: tuple[FaqEntry, ...]
+    messages: dict[str, str]
+    lexicon: Lexicon
+    directory: str = ""
+
+    _by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass sets derived fields through object.__setattr__.
+        object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
+
+    def entry(self, entry_id: str) -> FaqEntry | None:
+        return self._by_id.get(entry_id)
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None)
+
+    def entries_in(self, topic_id: str) -> list[FaqEntry]:
+        return [e for e in self.entries if e.topic == topic_id]

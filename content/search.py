@@ -1,0 +1,368 @@
+"""The FAQ engine: rank entries for a question and decide whether to answer, ask or admit
+it does not know.
+
+Ranking (see the README's "How matching works" for the measurements behind it):
+
+1. *Candidates* come from BM25 over each entry's title, alternative phrasings and keywords,
+   on diacritic-free syllables, syllable bigrams and synonym-group tokens. BM25 finds the
+   entries that share the question's rare words; it is the ranker the shared research note
+   measured best on Vietnamese FAQ questions.
+2. Each candidate gets a *confidence* in [0, 1] that does not depend on the other entries:
+   - coverage: the IDF-weighted share of the question's words the entry knows (a word typed
+     with diacritics must match with them: "đá" is not "đã"); words the knowledge base has
+     never seen weigh the most, which is what sends "giá vàng hôm nay" to the fallback;
+   - fuzzy: rapidfuzz ``token_sort_ratio`` between the question and the entry's title and
+     phrasings (typos, word order); never ``WRatio``/``partial_*``, which give 100 for one
+     shared word;
+   - a small BM25 share as a tie-breaker.
+3. The outcome: *answer* when the best confidence reaches the answer threshold and beats the
+   runner-up by a margin; *clarify* with the top candidates when it reaches the clarify
+   threshold; otherwise *fallback*.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from content.analysis import Analysis, Analyzer, Token
+from content.models import FaqEntry, KnowledgeBase, Lexicon
+from content.normalize import tokens
+
+_K1 = 1.2
+_B = 0.75
+_CANDIDATES = 25
+# Queries are cut here: a 10,000-character paste is not a question, and the cost of matching
+# must not grow with it.
+MAX_QUERY_CHARS = 400
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Decision thresholds (settings ``BOT_FAQ_*``)."""
+
+    answer: float = 0.62
+    clarify: float = 0.54
+    margin: float = 0.04
+    # Between the clarify and the answer threshold, a best entry this far ahead of the
+    # runner-up is still answered: long questions full of context words score lower.
+    strong_margin: float = 0.14
+    # A best score this high is a near-exact match of one of the entry's phrasings.
+    exact: float = 0.95
+    suggestions: int = 3
+    # Only candidates this close to the best one are offered in a clarifying question.
+    clarify_window: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    coverage: float = 0.45
+    title: float = 0.35
+    fuzzy: float = 0.12
+    bm25: float = 0.08
+    # Words the knowledge base has never seen weigh this much more than its rarest word.
+    unknown: float = 1.0
+    # Weights below are fractions of the IDF of a word the knowledge base has never seen, so
+    # they mean the same in a pack of 100 entries and in one of 10,000.
+    # The weight of an aspect ("giấy tờ gì", "ở đâu", "bao lâu") in a question.
+    aspect: float = 0.475
+    # Matched IDF mass of subject words under which a question is too vague to trust.
+    anchor: float = 0.57
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: FaqEntry
+    score: float
+    # The IDF-weighted share of the question this entry covers (see FaqIndex._confidence).
+    coverage: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    outcome: Outcome
+    hits: tuple[Hit, ...]
+    normalized: str
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    entry: FaqEntry
+    canon: frozenset[str]
+    fold: frozenset[str]
+    concepts: frozenset[int]
+    fuzzy_texts: tuple[str, ...]
+    # Content words of the title and of each phrasing, as (fold, weight, synonym group).
+    text_units: tuple[tuple[tuple[str, float, int | None], ...], ...] = ()
+
+
+def _terms(analysis: Analysis) -> Counter[str]:
+    """BM25 terms: folded syllables, bigrams of neighbouring content words, synonym groups."""
+    terms: Counter[str] = Counter(t.fold for t in analysis.tokens)
+    content = [t.fold for t in analysis.tokens if not t.particle]
+    terms.update(f"{a}_{b}" for a, b in itertools.pairwise(content))
+    terms.update(f"#{c.group}" for c in analysis.concepts)
+    return terms
+
+
+class FaqIndex:
+    """A precomputed index over a knowledge base's entries."""
+
+    def __init__(
+        self,
+        entries: Iterable[FaqEntry],
+        lexicon: Lexicon,
+        *,
+        weights: Weights | None = None,
+        extra_vocabulary: Iterable[str] = (),
+    ) -> None:
+        self.weights = weights or Weights()
+        self.analyzer = Analyzer(lexicon)
+        self._aspects = lexicon.aspects
+        self.docs: list[_Doc] = []
+        doc_terms: list[Counter[str]] = []
+        texts_analysed: list[list[Analysis]] = []
+        index_words: set[str] = set()
+        extra: set[str] = set(extra_vocabulary)
+        for entry in entries:
+            texts = (entry.title, *entry.phrasings, *entry.keywords)
+            analyses = [self.analyzer.analyze(text, repair=False) for text in texts]
+            terms: Counter[str] = Counter()
+            canon: set[str] = set()
+            folded: set[str] = set()
+            concepts: set[int] = set()
+            for analysis in analyses:
+                terms.update(_terms(analysis))
+                canon.update(t.canon for t in analysis.tokens)
+                folded.update(t.fold for t in analysis.tokens)
+                concepts.update(c.group for c in analysis.concepts)
+            fuzzy_texts = tuple(
+                a.content_folded for a in analyses[: 1 + len(entry.phrasings)] if a.tokens
+            )
+            self.docs.append(
+                _Doc(entry, frozenset(canon), frozenset(folded), frozenset(concepts), fuzzy_texts)
+            )
+            texts_analysed.append(analyses[: 1 + len(entry.phrasings)])
+            doc_terms.append(terms)
+            index_words.update(canon)
+            extra.update(tokens(entry.answer))
+        for expansion in lexicon.abbreviations.values():
+            extra.update(tokens(expansion))
+        self.analyzer.set_vocabulary(index_words, extra)
+        self._build_bm25(doc_terms)
+        self.docs = [
+            replace(doc, text_units=tuple(self._text_units(a) for a in analysed))
+            for doc, analysed in zip(self.docs, texts_analysed, strict=True)
+        ]
+
+    def _text_units(self, text: Analysis) -> tuple[tuple[str, float, int | None], ...]:
+        group_of: dict[int, int] = {}
+        for concept in text.concepts:
+            for i in range(concept.start, concept.end):
+                group_of[i] = concept.group
+        return tuple(
+            (t.fold, self.idf(t.fold), group_of.get(i))
+            for i, t in enumerate(text.tokens)
+            if not t.particle
+        )
+
+    def _build_bm25(self, doc_terms: list[Counter[str]]) -> None:
+        n = len(doc_terms)
+        lengths = np.array([sum(t.values()) for t in doc_terms], dtype=np.float64)
+        avgdl = float(lengths.mean()) if n else 1.0
+        df: Counter[str] = Counter()
+        for terms in doc_terms:
+            df.update(terms.keys())
+        self._n = n
+        self._idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+        self._idf_max = math.log(1 + (n + 0.5) / 0.5)
+        self._idf_unknown = self._idf_max * self.weights.unknown
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        for doc_id, terms in enumerate(doc_terms):
+            norm = _K1 * (1 - _B + _B * lengths[doc_id] / avgdl)
+            for term, tf in terms.items():
+                ids, weights = postings.setdefault(term, ([], []))
+                ids.append(doc_id)
+                weights.append(self._idf[term] * tf * (_K1 + 1) / (tf + norm))
+        self._postings = {
+            term: (np.array(ids, dtype=np.int32), np.array(w, dtype=np.float64))
+            for term, (ids, w) in postings.items()
+        }
+
+    def idf(self, fold: str) -> float:
+        return self._idf.get(fold, self._idf_unknown)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def rank(self, text: str, limit: int = 5) -> tuple[Analysis, list[Hit]]:
+        """Analyse ``text`` and return its best entries with their confidence, best first."""
+        analysis = self.analyzer.analyze(text[:MAX_QUERY_CHARS])
+        if not analysis.tokens or not self._n:
+            return analysis, []
+        scores = np.zeros(self._n, dtype=np.float64)
+        for term, count in _terms(analysis).items():
+            posting = self._postings.get(term)
+            if posting is not None:
+                scores[posting[0]] += self._query_weight(analysis, term) * count * posting[1]
+        candidates = np.flatnonzero(scores > 0)
+        if candidates.size == 0:
+            return analysis, []
+        if candidates.size > _CANDIDATES:
+            top = np.argpartition(-scores[candidates], _CANDIDATES)[:_CANDIDATES]
+            candidates = candidates[top]
+        top_bm25 = float(scores[candidates].max())
+        query_text = analysis.content_folded or analysis.folded
+        units = self._units(analysis)
+        folds = frozenset(t.fold for t in analysis.tokens)
+        groups = frozenset(c.group for c in analysis.concepts)
+        hits = []
+        for doc_id in candidates.tolist():
+            doc = self.docs[doc_id]
+            confidence, coverage = self._confidence(
+                doc, units, query_text, folds, groups, scores[doc_id] / top_bm25
+            )
+            hits.append(Hit(doc.entry, confidence, coverage))
+        hits.sort(key=lambda h: -h.score)
+        return analysis, hits[:limit]
+
+    @staticmethod
+    def _query_weight(analysis: Analysis, term: str) -> float:
+        if term.startswith("#"):
+            return 1.0
+        if "_" in term:
+            return 0.5
+        token = next(t for t in analysis.tokens if t.fold == term)
+        return 0.3 if token.particle else token.credit
+
+    def _units(self, analysis: Analysis) -> list[_Unit]:
+        """Units of meaning: each recognised synonym phrase is one, each other word is one."""
+        units: list[_Unit] = []
+        inside: set[int] = set()
+        for concept in analysis.concepts:
+            span = analysis.tokens[concept.start : concept.end]
+            inside.update(range(concept.start, concept.end))
+            content = [t for t in span if not t.particle] or list(span)
+            if concept.group in self._aspects:
+                # Aspects weigh the same whatever their words: "mang theo" is as much a
+                # question about documents as "giấy tờ", though rarer in the pack.
+                weight = self.weights.aspect * self._idf_max
+            else:
+                weight = max(self.idf(t.fold) for t in content) * min(len(content), 2) ** 0.5
+            units.append(_Unit(weight, min(t.credit for t in span), span, concept.group))
+        for i, token in enumerate(analysis.tokens):
+            if i not in inside:
+                # A mended word weighs what the word as typed weighed: unknown, so the most.
+                idf = self.idf(token.fold) if token.credit == 1.0 else self._idf_unknown
+                weight = idf * (0.1 if token.particle else 1.0)
+                units.append(_Unit(weight, token.credit, (token,), None))
+        return units
+
+    def _confidence(
+        self,
+        doc: _Doc,
+        units: list[_Unit],
+        query_text: str,
+        query_folds: frozenset[str],
+        query_groups: frozenset[int],
+        bm25: float,
+    ) -> tuple[float, float]:
+        total = matched = subject = 0.0
+        for unit in units:
+            total += unit.weight
+            if unit.group is not None and unit.group in doc.concepts:
+                covered = 1.0
+            else:
+                covered = sum(_covers(doc, t) for t in unit.tokens) / len(unit.tokens)
+            matched += unit.weight * covered * unit.credit
+            if unit.group not in self._aspects:
+                subject += unit.weight * covered * unit.credit
+        coverage = matched / total if total else 0.0
+        # Only subject words anchor an answer: sharing "cần giấy tờ gì" proves nothing.
+        anchor = min(1.0, subject / (self.weights.anchor * self._idf_max))
+        fuzzy = max((fuzz.token_sort_ratio(query_text, t) for t in doc.fuzzy_texts), default=0)
+        # How much of the entry's closest phrasing the question says: one shared rare word
+        # ("bạn tên là gì" and "sang tên sổ đỏ") covers the question but not the phrasing.
+        title = 0.0
+        for units_of_text in doc.text_units:
+            total_t = sum(w for _, w, _ in units_of_text)
+            if total_t:
+                hit_t = sum(
+                    w
+                    for fold, w, group in units_of_text
+                    if fold in query_folds or (group is not None and group in query_groups)
+                )
+                title = max(title, hit_t / total_t)
+        w = self.weights
+        lexical = (w.coverage * coverage + w.title * title) * anchor
+        return round(float(lexical + w.fuzzy * fuzzy / 100 + w.bm25 * bm25), 4), coverage
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    weight: float
+    credit: float
+    tokens: tuple[Token, ...]
+    group: int | None
+
+
+def _covers(doc: _Doc, token: Token) -> float:
+    if token.marked:
+        if token.canon in doc.canon:
+            return 1.0
+        # Typed with diacritics that the entry's word does not have: probably another word.
+        return 0.25 if token.fold in doc.fold else 0.0
+    return 1.0 if token.fold in doc.fold else 0.0
+
+
+class FaqEngine:
+    """Matches questions against a knowledge base and decides the outcome."""
+
+    def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None) -> None:
+        self.kb = kb
+        self.thresholds = thresholds or Thresholds()
+        self.index = FaqIndex(kb.entries, kb.lexicon)
+
+    def match(self, text: str) -> MatchResult:
+        th = self.thresholds
+        analysis, hits = self.index.rank(text, limit=max(th.suggestions, 2) + 1)
+        normalized = analysis.folded
+        if not hits or hits[0].score < th.clarify:
+            return MatchResult(Outcome.FALLBACK, tuple(hits[: th.suggestions]), normalized)
+        best = hits[0]
+        lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
+        # When the runner-up covers every word of the question as well as the best entry does
+        # ("căn cước" alone), the question does not say which one the citizen means.
+        # A near-exact match of one of its phrasings still settles it.
+        undecided = (
+            len(hits) > 1
+            and best.coverage >= 0.95
+            and hits[1].coverage >= 0.95
+            and best.score < th.exact
+        )
+        if not undecided and (
+            (best.score >= th.answer and lead >= th.margin) or lead >= th.strong_margin
+        ):
+            return MatchResult(Outcome.ANSWER, tuple(hits[: th.suggestions]), normalized)
+        offered = [h for h in hits[: th.suggestions] if best.score - h.score <= th.clarify_window]
+        # A clarifying question offers a choice: the runner-up joins a lone candidate.
+        if len(offered) < 2:
+            offered = hits[:2]
+        return MatchResult(Outcome.CLARIFY, tuple(offered), normalized)

@@ -1,0 +1,146 @@
+"""Repositories: the only code that reads and writes the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import ConversationTurn, UnansweredQuestion
+
+MAX_LOGGED_TEXT = 1000
+# Phone numbers, identity card and tax numbers, e-mail addresses: a citizen may type them in a
+# question; the logs must not keep them (Decree 13/2023, data minimisation).
+_PERSONAL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d .-]{7,}\d")
+
+
+def scrub(text: str) -> str:
+    """Mask personal numbers and addresses in text that is about to be stored."""
+    return _PERSONAL.sub("[đã ẩn]", text)[:MAX_LOGGED_TEXT]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite gives back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class GapSummary:
+    normalized_text: str
+    count: int
+    last_seen: dt.datetime
+    top_score: float | None
+    candidates: list[dict[str, Any]]
+
+
+class ConversationLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record(
+        self,
+        *,
+        channel: str,
+        user_id: str,
+        text: str,
+        outcome: str | None,
+        entry_id: str | None,
+        score: float | None,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                ConversationTurn(
+                    channel=channel,
+                    user_id=user_id,
+                    text=scrub(text),
+                    outcome=outcome,
+                    entry_id=entry_id,
+                    score=score,
+                )
+            )
+
+    async def recent(self, limit: int = 50) -> list[ConversationTurn]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ConversationTurn).order_by(ConversationTurn.id.desc()).limit(limit)
+            )
+            return list(rows)
+
+    async def purge(self, older_than: dt.datetime) -> int:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(ConversationTurn).where(ConversationTurn.created_at < older_than)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class GapLog:
+    """Questions answered with a clarifying question or the fallback."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record(
+        self,
+        *,
+        channel: str,
+        user_id: str,
+        normalized_text: str,
+        outcome: str,
+        top_score: float | None,
+        candidates: list[dict[str, Any]],
+    ) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                UnansweredQuestion(
+                    channel=channel,
+                    user_id=user_id,
+                    normalized_text=scrub(normalized_text)[:400],
+                    outcome=outcome,
+                    top_score=top_score,
+                    candidates=candidates,
+                )
+            )
+
+    async def top(self, *, since: dt.datetime | None = None, limit: int = 20) -> list[GapSummary]:
+        """The most frequent unanswered questions, most frequent first."""
+        count = func.count().label("n")
+        last = func.max(UnansweredQuestion.created_at).label("last_seen")
+        latest_id = func.max(UnansweredQuestion.id).label("latest_id")
+        query = select(UnansweredQuestion.normalized_text, count, last, latest_id).group_by(
+            UnansweredQuestion.normalized_text
+        )
+        if since is not None:
+            query = query.where(UnansweredQuestion.created_at >= since)
+        query = query.order_by(count.desc(), last.desc()).limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+            latest = {
+                row.id: row
+                for row in await session.scalars(
+                    select(UnansweredQuestion).where(
+                        UnansweredQuestion.id.in_([r.latest_id for r in rows])
+                    )
+                )
+            }
+        return [
+            GapSummary(
+                normalized_text=r.normalized_text,
+                count=int(r.n),
+                last_seen=_aware(r.last_seen),
+                top_score=latest[r.latest_id].top_score,
+                candidates=list(latest[r.latest_id].candidates or []),
+            )
+            for r in rows
+        ]
+
+    async def purge(self, older_than: dt.datetime) -> int:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(UnansweredQuestion).where(UnansweredQuestion.created_at < older_than)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -36,6 +36,24 @@ async def security_headers(request: web.Request, handler: _Handler) -> web.Strea
     return response
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """API clients get JSON for every failure; an unexpected one is logged, not leaked."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            raise
+        return web.json_response(
+            {"error": "Xin lỗi, hệ thống đang gặp sự cố. Bạn vui lòng thử lại sau."}, status=500
+        )
+
+
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_services(app[SETTINGS]) as services:
         app[SERVICES] = services
@@ -65,7 +83,9 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=routes.MAX_BODY, middlewares=[security_headers])
+    app = web.Application(
+        client_max_size=routes.MAX_BODY, middlewares=[security_headers, json_errors]
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_retention_ctx)

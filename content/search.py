@@ -131,7 +131,6 @@ class FaqIndex:
         lexicon: Lexicon,
         *,
         weights: Weights | None = None,
-        extra_vocabulary: Iterable[str] = (),
     ) -> None:
         self.weights = weights or Weights()
         self.analyzer = Analyzer(lexicon)
@@ -140,7 +139,7 @@ class FaqIndex:
         doc_terms: list[Counter[str]] = []
         texts_analysed: list[list[Analysis]] = []
         index_words: set[str] = set()
-        extra: set[str] = set(extra_vocabulary)
+        extra: set[str] = set()
         for entry in entries:
             texts = (entry.title, *entry.phrasings, *entry.keywords)
             analyses = [self.analyzer.analyze(text, repair=False) for text in texts]
@@ -233,15 +232,16 @@ class FaqIndex:
         units = self._units(analysis)
         folds = frozenset(t.fold for t in analysis.tokens)
         groups = frozenset(c.group for c in analysis.concepts)
-        hits = []
+        ranked = []
         for doc_id in candidates.tolist():
             doc = self.docs[doc_id]
             confidence, coverage = self._confidence(
                 doc, units, query_text, folds, groups, scores[doc_id] / top_bm25
             )
-            hits.append(Hit(doc.entry, confidence, coverage))
-        hits.sort(key=lambda h: -h.score)
-        return analysis, hits[:limit]
+            ranked.append((-confidence, doc_id, Hit(doc.entry, confidence, coverage)))
+        # Ties go to the entry listed first in the pack, so answers never depend on hashing.
+        ranked.sort(key=lambda item: item[:2])
+        return analysis, [hit for _, _, hit in ranked[:limit]]
 
     @staticmethod
     def _query_weight(analysis: Analysis, term: str) -> float:

@@ -5,15 +5,18 @@ Passed explicitly by the composition root; handlers hold no globals.
 
 from __future__ import annotations
 
+import logging
 import string
 from dataclasses import dataclass
 from typing import Any
 
 from bot.messages import Inbound
 from content.models import KnowledgeBase
-from content.search import FaqEngine
+from content.search import FaqEngine, MatchResult
 from handlers.router import HandlerResult
 from storage.repositories import ConversationLog, GapLog
+
+log = logging.getLogger(__name__)
 
 
 class _Blank(dict[str, Any]):
@@ -45,12 +48,33 @@ class HandlerContext:
         return _FORMATTER.vformat(self.kb.messages[key], (), mapping).strip()
 
     async def record_turn(self, inbound: Inbound, result: HandlerResult) -> None:
+        """Log the turn. A failing log must not cost the citizen the answer: it is reported
+        and the reply still goes out."""
         text = inbound.text if inbound.payload is None else f"[{inbound.payload}]"
-        await self.conversations.record(
-            channel=inbound.channel,
-            user_id=inbound.user_id,
-            text=text,
-            outcome=result.outcome,
-            entry_id=result.entry_id,
-            score=result.score,
-        )
+        try:
+            await self.conversations.record(
+                channel=inbound.channel,
+                user_id=inbound.user_id,
+                text=text,
+                outcome=result.outcome,
+                entry_id=result.entry_id,
+                score=result.score,
+            )
+        except Exception:
+            log.exception("could not record a conversation turn (channel %s)", inbound.channel)
+
+    async def record_gap(self, inbound: Inbound, result: MatchResult) -> None:
+        """Log a question answered with a clarification or the fallback, for the content team."""
+        if not result.normalized:
+            return
+        try:
+            await self.gaps.record(
+                channel=inbound.channel,
+                user_id=inbound.user_id,
+                normalized_text=result.normalized,
+                outcome=result.outcome.value,
+                top_score=result.best.score if result.best else None,
+                candidates=[{"entry_id": h.entry.id, "score": h.score} for h in result.hits],
+            )
+        except Exception:
+            log.exception("could not record an unanswered question (channel %s)", inbound.channel)

@@ -4,7 +4,7 @@ the bot does not know (and log the question for the content team)."""
 from __future__ import annotations
 
 from bot.messages import Button, Inbound, Reply
-from content.search import MatchResult, Outcome
+from content.search import Outcome
 from handlers.answers import entry_reply, feedback_button, topics_button
 from handlers.context import HandlerContext
 from handlers.router import HandlerResult, Router
@@ -27,7 +27,7 @@ async def answer(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     result = ctx.engine.match(inbound.text)
     best = result.best
     if result.outcome is not Outcome.ANSWER:
-        await _record_gap(inbound, ctx, result)
+        await ctx.record_gap(inbound, result)
     if result.outcome is Outcome.ANSWER and best is not None:
         return HandlerResult((entry_reply(ctx, best.entry),), "answer", best.entry.id, best.score)
     score = best.score if best else None
@@ -37,16 +37,3 @@ async def answer(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
         reply = Reply(ctx.say("clarify"), tuple(buttons))
         return HandlerResult((reply,), "clarify", None, score)
     return HandlerResult((fallback_reply(ctx),), "fallback", None, score)
-
-
-async def _record_gap(inbound: Inbound, ctx: HandlerContext, result: MatchResult) -> None:
-    if not result.normalized:
-        return
-    await ctx.gaps.record(
-        channel=inbound.channel,
-        user_id=inbound.user_id,
-        normalized_text=result.normalized,
-        outcome=result.outcome.value,
-        top_score=result.best.score if result.best else None,
-        candidates=[{"entry_id": h.entry.id, "score": h.score} for h in result.hits],
-    )

@@ -28,6 +28,17 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+async def _purge(
+    sessions: async_sessionmaker[AsyncSession],
+    model: type[ConversationTurn] | type[UnansweredQuestion],
+    older_than: dt.datetime,
+) -> int:
+    """Delete the rows of a log older than the retention limit; returns how many."""
+    async with sessions.begin() as session:
+        result = await session.execute(delete(model).where(model.created_at < older_than))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class GapSummary:
     normalized_text: str
@@ -71,11 +82,7 @@ class ConversationLog:
             return list(rows)
 
     async def purge(self, older_than: dt.datetime) -> int:
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                delete(ConversationTurn).where(ConversationTurn.created_at < older_than)
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await _purge(self._sessions, ConversationTurn, older_than)
 
 
 class GapLog:
@@ -139,8 +146,4 @@ class GapLog:
         ]
 
     async def purge(self, older_than: dt.datetime) -> int:
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                delete(UnansweredQuestion).where(UnansweredQuestion.created_at < older_than)
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await _purge(self._sessions, UnansweredQuestion, older_than)

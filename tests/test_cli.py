@@ -167,3 +167,12 @@ def test_serve_starts_on_the_embedded_default_and_answers(tmp_path: Path) -> Non
         process.wait(timeout=20)
         process.stdout.close()  # type: ignore[union-attr]
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_db_current_and_purge(tmp_path: Path) -> None:
+    env = {"BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'purge.db'}"}
+    assert run_bot("db", "current", env_extra=env).stdout.strip() == "(chưa có bảng nào)"
+    purge = run_bot("db", "purge", env_extra=env)
+    assert purge.returncode == 0, purge.stderr
+    assert "Đã xóa 0 lượt hội thoại" in purge.stdout
+    assert run_bot("db", "current", env_extra=env).stdout.strip() == "0001"

@@ -90,3 +90,15 @@ async def test_feedback_words_show_where_to_send_feedback(services: Services) ->
     replies = await services.dispatcher.dispatch(said("góp ý"))
     assert "phản ánh" in replies[0].text
     assert any(b.payload and b.payload.startswith("faq:") for b in replies[0].buttons)
+
+
+async def test_a_failing_log_does_not_cost_the_citizen_the_answer(services: Services) -> None:
+    from sqlalchemy import text
+
+    async with services.storage.db.begin() as conn:
+        await conn.execute(text("DROP TABLE conversation_turns"))
+        await conn.execute(text("DROP TABLE unanswered_questions"))
+    replies = await services.dispatcher.dispatch(said("chỉ số sipas là gì"))
+    assert "SIPAS" in replies[0].text
+    replies = await services.dispatcher.dispatch(said("giá vàng hôm nay"))
+    assert "chưa có câu trả lời" in replies[0].text

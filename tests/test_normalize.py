@@ -174,3 +174,54 @@ def test_synonyms_are_recognised(analyzer: Analyzer, typed: str, group_member: s
     member_groups = {c.group for c in analyzer.analyze(group_member).concepts}
     assert typed_groups
     assert typed_groups & member_groups
+
+
+_TELEX_LETTERS = {"â": "aa", "ă": "aw", "ê": "ee", "ô": "oo", "ơ": "ow", "ư": "uw", "đ": "dd"}
+_TELEX_TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
+
+
+def to_telex(word: str) -> str:
+    """Type a syllable as Telex with the input method off: letters, then the tone key."""
+    from content.normalize import split_tone
+
+    base, tone = split_tone(word)
+    typed = "".join(_TELEX_LETTERS.get(ch, ch) for ch in base)
+    return typed + (_TELEX_TONES[tone] if tone else "")
+
+
+def test_every_word_of_the_knowledge_base_survives_telex_typing() -> None:
+    kb = load_pack()
+    words = {
+        w
+        for e in kb.entries
+        for w in tokens(f"{e.title} {e.answer}")
+        if w.isalpha()
+        and has_marks(w)
+        and telex.is_syllable(
+            unicodedata.normalize(
+                "NFC",
+                "".join(
+                    c
+                    for c in unicodedata.normalize("NFD", w)
+                    if c not in "\u0300\u0301\u0303\u0309\u0323"
+                ),
+            )
+        )
+    }
+    assert len(words) > 300
+    failures = {w: telex.decode(to_telex(w)) for w in words if telex.decode(to_telex(w)) != w}
+    assert failures == {}
+
+
+@given(
+    st.sampled_from(["h", "th", "kh", "l", "t", "x", "ch"]),
+    st.sampled_from(["oa", "oe", "uy"]),
+    st.sampled_from(["\u0300", "\u0301", "\u0309", "\u0303", "\u0323"]),
+)
+def test_both_tone_placements_of_open_oa_oe_uy_are_one_word(
+    onset: str, nucleus: str, tone: str
+) -> None:
+    old = unicodedata.normalize("NFC", onset + nucleus[0] + tone + nucleus[1])
+    new = unicodedata.normalize("NFC", onset + nucleus + tone)
+    assert canon(old) == canon(new)
+    assert fold(old) == fold(new) == onset + nucleus

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from bot.channels import telegram, zalo
 from bot.services import open_services
 from bot.settings import Settings
 from bot.web import routes
@@ -90,4 +91,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_retention_ctx)
     routes.setup(app)
+    # Channel adapters add their webhook routes and lifecycles only when configured.
+    telegram.setup(app, settings)
+    zalo.setup(app, settings)
     return app

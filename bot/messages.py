@@ -37,4 +37,6 @@ class Inbound:
     user_id: str
     text: str = ""
     payload: str | None = None
+    # The name the platform shows for the citizen, when it gives one.
+    display_name: str | None = None
     raw: Any = field(default=None, compare=False, repr=False)

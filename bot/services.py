@@ -18,11 +18,13 @@ from bot.settings import Settings
 from content.loader import load_pack
 from content.models import KnowledgeBase
 from content.search import FaqEngine, Thresholds
-from handlers import faq, start, topics
+from handlers import faq, start, subscriptions, topics
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
+from storage.channels import ProcessedUpdates, TokenStore
 from storage.repositories import ConversationLog, GapLog
+from storage.subscribers import SubscriberRepository
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ class Storage:
     db: AsyncEngine
     conversations: ConversationLog
     gaps: GapLog
+    subscribers: SubscriberRepository
+    updates: ProcessedUpdates
+    tokens: TokenStore
 
 
 @asynccontextmanager
@@ -79,7 +84,14 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
         if migrate:
             await db.upgrade(database)
         sessions = db.sessionmaker(database)
-        yield Storage(database, ConversationLog(sessions), GapLog(sessions))
+        yield Storage(
+            database,
+            ConversationLog(sessions),
+            GapLog(sessions),
+            SubscriberRepository(sessions),
+            ProcessedUpdates(sessions),
+            TokenStore(sessions),
+        )
     finally:
         await database.dispose()
 
@@ -94,6 +106,8 @@ async def purge_expired(
         now - dt.timedelta(days=privacy.conversation_retention_days)
     )
     gaps = await storage.gaps.purge(now - dt.timedelta(days=privacy.gap_retention_days))
+    # Delivery ids are remembered as long as a platform may redeliver them, and no longer.
+    await storage.updates.purge(now - dt.timedelta(seconds=settings.zalo.event_max_age_seconds))
     if turns or gaps:
         log.info("retention: deleted %d conversation turns and %d gap records", turns, gaps)
     return turns, gaps
@@ -103,7 +117,11 @@ async def purge_expired(
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
     engine = build_engine(settings)
     async with open_storage(settings, migrate=migrate) as storage:
-        context = HandlerContext(engine.kb, engine, storage.conversations, storage.gaps)
+        context = HandlerContext(
+            engine.kb, engine, storage.conversations, storage.gaps, storage.subscribers
+        )
         # Order matters: the first route that matches wins; the FAQ catches all other text.
-        dispatcher = Dispatcher([start.router, topics.router, faq.router], context)
+        dispatcher = Dispatcher(
+            [start.router, subscriptions.router, topics.router, faq.router], context
+        )
         yield Services(settings, engine, storage, dispatcher)

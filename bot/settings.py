@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,34 @@ class PrivacySettings(BaseModel):
     gap_retention_days: int = Field(365, ge=1)
 
 
+class TelegramSettings(BaseModel):
+    """The province's Telegram bot. Without a token the Telegram route is simply absent."""
+
+    token: SecretStr | None = None
+    # Checked against X-Telegram-Bot-Api-Secret-Token on every webhook call.
+    webhook_secret: SecretStr | None = None
+    # A local Bot API server (or the tests' fake) can stand in for Telegram's.
+    api_url: str = "https://api.telegram.org"
+
+
+class ZaloSettings(BaseModel):
+    """The province's Zalo Official Account. Without an app id the Zalo route is absent."""
+
+    app_id: str | None = None
+    # Signs webhook events (X-ZEvent-Signature); not the app secret.
+    oa_secret_key: SecretStr | None = None
+    # Authenticates token refreshes (the secret_key header of /v4/oa/access_token).
+    app_secret: SecretStr | None = None
+    # Seed the token store on first start; afterwards the database holds the current pair.
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    api_url: str = "https://openapi.zalo.me"
+    oauth_url: str = "https://oauth.zaloapp.com"
+    # Events older than this are replays. Zalo redelivers for hours when the webhook fails,
+    # so the default covers its whole retry ladder (up to 24 h in some accounts of it).
+    event_max_age_seconds: int = Field(26 * 3600, ge=60)
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
 
@@ -85,4 +113,6 @@ class Settings(BaseSettings):
     faq: FaqSettings = FaqSettings()
     server: ServerSettings = ServerSettings()
     privacy: PrivacySettings = PrivacySettings()
+    telegram: TelegramSettings = TelegramSettings()
+    zalo: ZaloSettings = ZaloSettings()
     log: LogSettings = LogSettings()

@@ -20,6 +20,7 @@ from content.models import (
     KnowledgeBase,
     Lexicon,
     PackInfo,
+    SubscriptionTopic,
     Topic,
 )
 from content.normalize import nfc
@@ -152,6 +153,28 @@ class _Loader:
         if not topics:
             self.problem(str(path), "cần ít nhất một chủ đề")
         return sorted(topics, key=lambda t: (t.order, t.title))
+
+    def subscription_topics(self) -> list[SubscriptionTopic]:
+        path = self.dir / "subscriptions.yaml"
+        data = self.read(path) or []
+        topics: list[SubscriptionTopic] = []
+        for i, item in enumerate(data if isinstance(data, list) else []):
+            if not isinstance(item, dict) or not item.get("id") or not item.get("title"):
+                self.problem(f"{path} #{i + 1}", "chủ đề nhận tin cần 'id' và 'title'")
+                continue
+            if not _ID_RE.match(str(item["id"])) or any(t.id == item["id"] for t in topics):
+                self.problem(
+                    f"{path} [{item['id']}]", "id chủ đề nhận tin không hợp lệ hoặc bị trùng"
+                )
+                continue
+            topics.append(
+                SubscriptionTopic(
+                    id=item["id"], title=item["title"], default=bool(item.get("default"))
+                )
+            )
+        if topics and not any(t.default for t in topics):
+            self.problem(str(path), "cần ít nhất một chủ đề mặc định (default: true)")
+        return topics
 
     def agencies(self) -> dict[str, Agency]:
         path = self.dir / "agencies.yaml"
@@ -341,6 +364,7 @@ def load_pack(
     messages = loader.messages()
     entries = loader.entries({t.id for t in topics}, set(agencies))
     lexicon = loader.lexicon()
+    subscription_topics = loader.subscription_topics()
     if loader.problems or info is None:
         raise ContentError(loader.problems or [f"{folder}: pack.yaml không hợp lệ"])
     return KnowledgeBase(
@@ -350,5 +374,6 @@ def load_pack(
         entries=tuple(entries),
         messages=messages,
         lexicon=lexicon,
+        subscription_topics=tuple(subscription_topics),
         directory=str(folder),
     )

@@ -15,6 +15,15 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionTopic:
+    """A kind of news citizens can subscribe to."""
+
+    id: str
+    title: str
+    default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Agency:
     id: str
     name: str
@@ -78,6 +87,7 @@ class KnowledgeBase:
     entries: tuple[FaqEntry, ...]
     messages: dict[str, str]
     lexicon: Lexicon
+    subscription_topics: tuple[SubscriptionTopic, ...] = ()
     directory: str = ""
 
     _by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)

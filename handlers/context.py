@@ -15,6 +15,10 @@ from content.models import KnowledgeBase
 from content.search import FaqEngine, MatchResult
 from handlers.router import HandlerResult
 from storage.repositories import ConversationLog, GapLog
+from storage.subscribers import SubscriberRepository
+
+# Channels that can push messages to a citizen (and so keep subscriber records).
+PUSH_CHANNELS = frozenset({"telegram", "zalo"})
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class HandlerContext:
     engine: FaqEngine
     conversations: ConversationLog
     gaps: GapLog
+    subscribers: SubscriberRepository
 
     def say(self, key: str, **values: Any) -> str:
         """A fixed message from the pack's messages.yaml with its placeholders filled."""
@@ -46,6 +51,17 @@ class HandlerContext:
         )
         mapping.update(values)
         return _FORMATTER.vformat(self.kb.messages[key], (), mapping).strip()
+
+    async def touch(self, inbound: Inbound) -> None:
+        """Keep the subscriber record's last interaction (Zalo's 7-day window depends on it)."""
+        if inbound.channel not in PUSH_CHANNELS:
+            return
+        try:
+            await self.subscribers.touch(
+                inbound.channel, inbound.user_id, display_name=inbound.display_name
+            )
+        except Exception:
+            log.exception("could not record an interaction (channel %s)", inbound.channel)
 
     async def record_turn(self, inbound: Inbound, result: HandlerResult) -> None:
         """Log the turn. A failing log must not cost the citizen the answer: it is reported

@@ -111,6 +111,7 @@ class Dispatcher:
             handler = self._find(Inbound(inbound.channel, inbound.user_id, payload="topics"))
         if handler is None:
             return []
+        await self.context.touch(inbound)
         result = await handler(inbound, self.context)
         await self.context.record_turn(inbound, result)
         return list(result.replies)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.messages import Inbound, Reply
+from bot.messages import Button, Inbound, Reply
 from content.normalize import fold
 from handlers.answers import feedback_button, topics_button, topics_menu
-from handlers.context import HandlerContext
+from handlers.context import PUSH_CHANNELS, HandlerContext
 from handlers.router import HandlerResult, Router
 
 router = Router()
@@ -52,8 +52,12 @@ def is_unreadable(text: str) -> bool:
 @router.command("start", "batdau")
 @router.payload("start")
 @router.text(is_greeting)
-async def welcome(_inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
+async def welcome(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     menu = topics_menu(ctx, ctx.say("welcome"))
+    if inbound.channel in PUSH_CHANNELS:
+        # Subscribing is offered, never assumed: one tap on the welcome message.
+        subscribe = Button(ctx.say("button_subscribe"), payload="subscribe")
+        menu = Reply(menu.text, (*menu.buttons, subscribe))
     return HandlerResult((menu,), outcome="welcome")
 
 

@@ -64,6 +64,21 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Undo migrations down to ``revision`` ("base" for an empty database)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade, revision)
+
+
+HEAD = "0002"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` on the engine's database."""
     async with engine.begin() as connection:

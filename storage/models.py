@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names so migrations are the same on SQLite and PostgreSQL.
@@ -60,4 +71,76 @@ class UnansweredQuestion(Base):
     __table_args__ = (
         Index("ix_unanswered_questions_normalized_text", "normalized_text"),
         Index("ix_unanswered_questions_created_at", "created_at"),
+    )
+
+
+class Subscriber(Base):
+    """A citizen on one channel: who they are there, what they receive and since when.
+
+    ``status`` is active (receives the topics), unsubscribed (never subscribed, or stopped),
+    blocked (blocked the bot; nothing is sent until they start it again) or unreachable (the
+    platform refuses messages, e.g. outside Zalo's interaction window).
+    """
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="unsubscribed")
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_source: Mapped[str | None] = mapped_column(String(64))
+    last_interaction_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_subscribers_channel_external_id"),
+        Index("ix_subscribers_status", "status"),
+    )
+
+
+class SubscriptionChange(Base):
+    """Audit trail of every subscription change: what, when and through which source."""
+
+    __tablename__ = "subscription_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(16))
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """Webhook deliveries already handled (Telegram update_id, Zalo msg_id): platforms
+    redeliver, and several workers must answer each one once."""
+
+    __tablename__ = "processed_updates"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_processed_updates_created_at", "created_at"),)
+
+
+class ChannelToken(Base):
+    """The current access/refresh token pair of a channel whose tokens rotate (Zalo OA)."""
+
+    __tablename__ = "channel_tokens"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

@@ -14,11 +14,25 @@ async def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str)
     engine = db.create_engine(database_url)
     try:
         await db.upgrade(engine)
-        assert await db.current_revision(engine) == "0001"
+        assert await db.current_revision(engine) == db.HEAD
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        assert {"conversation_turns", "unanswered_questions", "alembic_version"} <= tables
+        assert {
+            "conversation_turns",
+            "unanswered_questions",
+            "subscribers",
+            "subscription_changes",
+            "processed_updates",
+            "channel_tokens",
+            "alembic_version",
+        } <= tables
         await db.upgrade(engine)  # idempotent: a second worker finds nothing to do
+        await db.downgrade(engine, "base")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert tables <= {"alembic_version"}
+        await db.upgrade(engine)
+        assert await db.current_revision(engine) == db.HEAD
     finally:
         await engine.dispose()
 

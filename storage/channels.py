@@ -1,0 +1,119 @@
+"""Channel plumbing that must be shared by every worker: which webhook deliveries were already
+handled, and the current token pair of channels whose tokens rotate."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import ChannelToken, ProcessedUpdate, utcnow
+
+
+class ProcessedUpdates:
+    """At-most-once processing of redelivered webhook updates, across workers."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def first_time(self, channel: str, key: str) -> bool:
+        """Claim ``key``; True only for the first caller, whichever worker it is."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(ProcessedUpdate(channel=channel, update_key=key[:128]))
+        except IntegrityError:
+            return False
+        return True
+
+    async def purge(self, older_than: dt.datetime) -> int:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(ProcessedUpdate).where(ProcessedUpdate.created_at < older_than)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_at: dt.datetime
+
+
+Refresher = Callable[[str], Awaitable[TokenPair]]
+
+
+class TokenStore:
+    """The token pair of a channel, refreshed by one worker at a time.
+
+    A refresh token is single-use (Zalo): two workers refreshing with it at once would lose the
+    pair. ``refresh`` therefore locks the row (``FOR UPDATE`` on PostgreSQL; SQLite serialises
+    writers), re-reads it, refreshes only if nobody did meanwhile, and commits the new pair
+    before anyone uses it. When the refresher raises, the transaction rolls back and the old
+    pair stays.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._local = asyncio.Lock()
+
+    async def get(self, channel: str) -> TokenPair | None:
+        async with self._sessions() as session:
+            row = await session.get(ChannelToken, channel)
+            return _pair(row) if row else None
+
+    async def seed(self, channel: str, pair: TokenPair) -> TokenPair:
+        """Store ``pair`` unless the channel already has one (the database wins after the
+        first start: the environment's refresh token has long been used)."""
+        try:
+            async with self._sessions.begin() as session:
+                if await session.get(ChannelToken, channel) is None:
+                    session.add(
+                        ChannelToken(
+                            channel=channel,
+                            access_token=pair.access_token,
+                            refresh_token=pair.refresh_token,
+                            expires_at=pair.expires_at,
+                        )
+                    )
+        except IntegrityError:
+            pass
+        current = await self.get(channel)
+        assert current is not None
+        return current
+
+    async def refresh(
+        self, channel: str, stale_access_token: str, refresher: Refresher
+    ) -> TokenPair:
+        """Replace the pair whose access token is ``stale_access_token`` using ``refresher``
+        (called with the refresh token); if another worker already replaced it, return theirs."""
+        async with self._local, self._sessions.begin() as session:
+            # Take the row lock first so a concurrent refresher waits here.
+            await session.execute(
+                update(ChannelToken)
+                .where(ChannelToken.channel == channel)
+                .values(channel=ChannelToken.channel)
+            )
+            row = await session.scalar(
+                select(ChannelToken).where(ChannelToken.channel == channel).with_for_update()
+            )
+            if row is None:
+                raise LookupError(f"no token pair stored for {channel}")
+            if row.access_token != stale_access_token:
+                return _pair(row)
+            fresh = await refresher(row.refresh_token)
+            row.access_token = fresh.access_token
+            row.refresh_token = fresh.refresh_token
+            row.expires_at = fresh.expires_at
+            row.updated_at = utcnow()
+            return fresh
+
+
+def _pair(row: ChannelToken) -> TokenPair:
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    return TokenPair(row.access_token, row.refresh_token, expires)

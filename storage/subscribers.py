@@ -1,0 +1,202 @@
+"""Subscribers and their audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import Subscriber, SubscriptionChange, utcnow
+
+ACTIVE = "active"
+UNSUBSCRIBED = "unsubscribed"
+BLOCKED = "blocked"
+UNREACHABLE = "unreachable"
+STATUSES = (ACTIVE, UNSUBSCRIBED, BLOCKED, UNREACHABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberView:
+    """A detached snapshot of a subscriber, safe to use after the session closed."""
+
+    id: int
+    channel: str
+    external_id: str
+    display_name: str | None
+    status: str
+    topics: tuple[str, ...]
+    consent_at: dt.datetime | None
+    consent_source: str | None
+    last_interaction_at: dt.datetime | None
+
+
+def _view(row: Subscriber) -> SubscriberView:
+    return SubscriberView(
+        id=row.id,
+        channel=row.channel,
+        external_id=row.external_id,
+        display_name=row.display_name,
+        status=row.status,
+        topics=tuple(row.topics or ()),
+        consent_at=_aware(row.consent_at),
+        consent_source=row.consent_source,
+        last_interaction_at=_aware(row.last_interaction_at),
+    )
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+class SubscriberRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def _row(
+        self, session: AsyncSession, channel: str, external_id: str, display_name: str | None
+    ) -> Subscriber:
+        """The subscriber's row, created on first contact (concurrent workers may race)."""
+        query = select(Subscriber).where(
+            Subscriber.channel == channel, Subscriber.external_id == external_id
+        )
+        row = await session.scalar(query)
+        if row is None:
+            try:
+                async with session.begin_nested():
+                    row = Subscriber(
+                        channel=channel,
+                        external_id=external_id,
+                        display_name=display_name,
+                        status=UNSUBSCRIBED,
+                        topics=[],
+                    )
+                    session.add(row)
+            except IntegrityError:
+                row = await session.scalar(query)
+                assert row is not None
+        if display_name and row.display_name != display_name:
+            row.display_name = display_name[:200]
+        return row
+
+    async def get(self, channel: str, external_id: str) -> SubscriberView | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Subscriber).where(
+                    Subscriber.channel == channel, Subscriber.external_id == external_id
+                )
+            )
+            return _view(row) if row else None
+
+    async def touch(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        display_name: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> SubscriberView:
+        """Record an interaction (Zalo only lets an OA write within 7 days of the last one)."""
+        async with self._sessions.begin() as session:
+            row = await self._row(session, channel, external_id, display_name)
+            row.last_interaction_at = at or utcnow()
+            if row.status in (UNREACHABLE, BLOCKED):
+                # They wrote to us, so they unblocked the bot and the platform lets us answer.
+                restored = ACTIVE if row.consent_at and row.topics else UNSUBSCRIBED
+                session.add(
+                    SubscriptionChange(
+                        subscriber_id=row.id,
+                        action=restored,
+                        topics=list(row.topics or []),
+                        source=f"{channel}:message",
+                    )
+                )
+                row.status = restored
+            await session.flush()
+            return _view(row)
+
+    async def subscribe(
+        self,
+        channel: str,
+        external_id: str,
+        topics: Sequence[str],
+        *,
+        source: str,
+        display_name: str | None = None,
+    ) -> SubscriberView:
+        """Subscribe (again) to ``topics``, recording consent time and source."""
+        async with self._sessions.begin() as session:
+            row = await self._row(session, channel, external_id, display_name)
+            row.status = ACTIVE
+            row.topics = list(dict.fromkeys(topics))
+            row.consent_at = utcnow()
+            row.consent_source = source[:64]
+            session.add(
+                SubscriptionChange(
+                    subscriber_id=row.id, action="subscribe", topics=row.topics, source=source[:64]
+                )
+            )
+            await session.flush()
+            return _view(row)
+
+    async def unsubscribe(self, channel: str, external_id: str, *, source: str) -> SubscriberView:
+        async with self._sessions.begin() as session:
+            row = await self._row(session, channel, external_id, None)
+            row.status = UNSUBSCRIBED
+            session.add(
+                SubscriptionChange(
+                    subscriber_id=row.id, action="unsubscribe", topics=[], source=source[:64]
+                )
+            )
+            await session.flush()
+            return _view(row)
+
+    async def set_status(
+        self, channel: str, external_id: str, status: str, *, source: str
+    ) -> SubscriberView:
+        """Mark a subscriber blocked, unreachable or (after they return) active again."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown subscriber status {status!r}")
+        async with self._sessions.begin() as session:
+            row = await self._row(session, channel, external_id, None)
+            if row.status != status:
+                row.status = status
+                session.add(
+                    SubscriptionChange(
+                        subscriber_id=row.id,
+                        action=status,
+                        topics=list(row.topics or []),
+                        source=source[:64],
+                    )
+                )
+            await session.flush()
+            return _view(row)
+
+    async def history(self, channel: str, external_id: str) -> list[tuple[str, str, dt.datetime]]:
+        """(action, source, time) of every change, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    SubscriptionChange.action,
+                    SubscriptionChange.source,
+                    SubscriptionChange.created_at,
+                )
+                .join(Subscriber, Subscriber.id == SubscriptionChange.subscriber_id)
+                .where(Subscriber.channel == channel, Subscriber.external_id == external_id)
+                .order_by(SubscriptionChange.id)
+            )
+            return [(a, s, _aware(t) or t) for a, s, t in rows.all()]
+
+    async def count(self, *, status: str | None = None, channel: str | None = None) -> int:
+        query = select(func.count()).select_from(Subscriber)
+        if status is not None:
+            query = query.where(Subscriber.status == status)
+        if channel is not None:
+            query = query.where(Subscriber.channel == channel)
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)

@@ -22,7 +22,7 @@ from handlers import faq, start, subscriptions, topics
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
-from storage.channels import ProcessedUpdates, TokenStore
+from storage.channels import OfferedChoices, ProcessedUpdates, TokenStore
 from storage.repositories import ConversationLog, GapLog
 from storage.subscribers import SubscriberRepository
 
@@ -74,6 +74,7 @@ class Storage:
     subscribers: SubscriberRepository
     updates: ProcessedUpdates
     tokens: TokenStore
+    choices: OfferedChoices
 
 
 @asynccontextmanager
@@ -91,6 +92,7 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
             SubscriberRepository(sessions),
             ProcessedUpdates(sessions),
             TokenStore(sessions),
+            OfferedChoices(sessions),
         )
     finally:
         await database.dispose()

@@ -86,6 +86,15 @@ class Dispatcher:
         self.routers = tuple(routers)
         self.context = context
 
+    def knows_payload(self, value: str) -> bool:
+        """True when ``value`` is a payload some route answers (Zalo delivers a pressed
+        button as the text of a message, so its adapter must tell the two apart)."""
+        return any(
+            payload_matches(prefix, value)
+            for router in self.routers
+            for prefix, _ in router.payloads
+        )
+
     def _find(self, inbound: Inbound) -> Handler | None:
         if inbound.payload:
             for router in self.routers:

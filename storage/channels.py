@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ChannelToken, ProcessedUpdate, utcnow
+from storage.models import ChannelToken, OfferedChoice, ProcessedUpdate, utcnow
 
 
 class ProcessedUpdates:
@@ -117,3 +117,28 @@ class TokenStore:
 def _pair(row: ChannelToken) -> TokenPair:
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
     return TokenPair(row.access_token, row.refresh_token, expires)
+
+
+class OfferedChoices:
+    """Numbered choices shown as text; ``resolve`` turns a typed number back into a payload."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def remember(self, channel: str, external_id: str, payloads: list[str]) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get(OfferedChoice, (channel, external_id))
+            if row is None:
+                session.add(
+                    OfferedChoice(channel=channel, external_id=external_id, payloads=payloads)
+                )
+            else:
+                row.payloads = payloads
+                row.created_at = utcnow()
+
+    async def resolve(self, channel: str, external_id: str, number: int) -> str | None:
+        async with self._sessions() as session:
+            row = await session.get(OfferedChoice, (channel, external_id))
+            if row is None or not 1 <= number <= len(row.payloads):
+                return None
+            return str(row.payloads[number - 1])

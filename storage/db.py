@@ -76,7 +76,7 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await connection.run_sync(_downgrade, revision)
 
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

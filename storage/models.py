@@ -144,3 +144,15 @@ class ChannelToken(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class OfferedChoice(Base):
+    """The buttons last shown to a citizen as numbered text (channels with few or no buttons),
+    so a typed "2" means the second one, whichever worker receives it."""
+
+    __tablename__ = "offered_choices"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    payloads: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,4 +1,5 @@
-"""The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge.
+"""The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge,
+telegram set-webhook|delete-webhook|info|poll.
 
 Settings are built once here (from the environment and the options) and passed down.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -56,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply migrations")
     db_sub.add_parser("current", help="print the applied migration")
     db_sub.add_parser("purge", help="delete logs older than the retention period")
+
+    tg = sub.add_parser("telegram", help="Telegram bot tools (needs BOT_TELEGRAM_TOKEN)")
+    tg_sub = tg.add_subparsers(dest="action", required=True)
+    set_hook = tg_sub.add_parser(
+        "set-webhook", help="point Telegram at URL (with the secret and the update types)"
+    )
+    set_hook.add_argument(
+        "--url",
+        required=True,
+        help="public https URL of the route, e.g. https://…/webhook/telegram",
+    )
+    set_hook.add_argument("--drop-pending-updates", action="store_true")
+    delete_hook = tg_sub.add_parser("delete-webhook", help="stop webhook delivery")
+    delete_hook.add_argument("--drop-pending-updates", action="store_true")
+    tg_sub.add_parser("info", help="print getWebhookInfo as JSON")
+    tg_sub.add_parser(
+        "poll", parents=[content], help="run the bot with long polling (no public URL needed)"
+    )
     return parser
 
 
@@ -80,12 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Alembic reports every plugin it loads at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    # httpx logs every request URL at INFO and the Bot API puts the bot token in the URL; PTB
+    # logs request details at DEBUG. Whatever the level asked for, they stay at WARNING.
+    for name in ("httpx", "httpcore", "telegram"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "serve": _serve,
         "ask": _ask,
         "chat": _chat,
         "content": _content,
         "db": _db,
+        "telegram": _telegram,
     }
     try:
         return commands[args.command](args, settings)
@@ -259,3 +284,73 @@ async def _db_async(args: argparse.Namespace, settings: Settings) -> int:
             turns, gaps = await purge_expired(storage, settings)
             print(f"Đã xóa {turns} lượt hội thoại và {gaps} câu hỏi chưa trả lời quá hạn lưu trữ.")
     return 0
+
+
+def _telegram(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels import telegram
+
+    try:
+        return _run(_telegram_async(args, settings))
+    except telegram.TelegramCommandError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+
+
+async def _telegram_async(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels import telegram
+
+    config = settings.telegram
+    if config.token is None:
+        raise telegram.TelegramCommandError(
+            "Chưa cấu hình token Telegram: đặt biến môi trường BOT_TELEGRAM_TOKEN "
+            "(token do @BotFather cấp).",
+            exit_code=2,
+        )
+    if args.action == "set-webhook":
+        await telegram.set_webhook(config, args.url, drop_pending=args.drop_pending_updates)
+        print(f"Đã đặt webhook Telegram: {args.url}")
+        if not args.url.rstrip("/").endswith(telegram.WEBHOOK_PATH):
+            print(
+                f"Lưu ý: máy chủ của bot nhận cập nhật ở đường dẫn {telegram.WEBHOOK_PATH}.",
+                file=sys.stderr,
+            )
+    elif args.action == "delete-webhook":
+        await telegram.delete_webhook(config, drop_pending=args.drop_pending_updates)
+        print("Đã gỡ webhook Telegram.")
+    elif args.action == "info":
+        info = await telegram.webhook_info(config)
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        await _telegram_poll(settings)
+    return 0
+
+
+async def _telegram_poll(settings: Settings) -> None:
+    import signal
+
+    from bot.channels import telegram
+    from bot.services import open_services
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        # Ctrl+C ends the wait; PTB then stops polling and the services close cleanly.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    def ready(username: str) -> None:
+        print(
+            f"Bot Telegram @{username} đang nhận tin nhắn (long polling). Nhấn Ctrl+C để dừng.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        async with open_services(settings) as services:
+            await telegram.poll(settings.telegram, services, stop, ready)
+    finally:
+        for signum in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    print("Đã dừng.", file=sys.stderr)

@@ -136,9 +136,23 @@ class OfferedChoices:
                 row.payloads = payloads
                 row.created_at = utcnow()
 
-    async def resolve(self, channel: str, external_id: str, number: int) -> str | None:
+    async def resolve(
+        self,
+        channel: str,
+        external_id: str,
+        number: int,
+        *,
+        max_age: dt.timedelta = dt.timedelta(hours=24),
+    ) -> str | None:
+        """The payload of choice ``number`` of the list shown within ``max_age``; a number
+        typed days later is just text."""
         async with self._sessions() as session:
             row = await session.get(OfferedChoice, (channel, external_id))
             if row is None or not 1 <= number <= len(row.payloads):
+                return None
+            shown = (
+                row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+            )
+            if utcnow() - shown > max_age:
                 return None
             return str(row.payloads[number - 1])

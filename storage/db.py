@@ -22,7 +22,8 @@ _MIGRATION_LOCK_ID = 720_250_701
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; SQLite gets its folder, WAL mode and a busy timeout."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Parameters can hold channel tokens and what citizens typed: never in logs or errors.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":

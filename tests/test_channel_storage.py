@@ -87,6 +87,7 @@ async def test_offered_choices_resolve_numbers(database_url: str) -> None:
         assert await choices.resolve("zalo", "u1", 2) is None
         assert await choices.resolve("zalo", "u1", 1) == "faq:x"
         assert await choices.resolve("zalo", "other", 1) is None
+        assert await choices.resolve("zalo", "u1", 1, max_age=dt.timedelta(0)) is None
     finally:
         await engine.dispose()
 

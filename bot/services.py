@@ -23,6 +23,7 @@ from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
 from storage.channels import OfferedChoices, ProcessedUpdates, TokenStore
+from storage.log_writer import LogWriter
 from storage.repositories import ConversationLog, GapLog
 from storage.subscribers import SubscriberRepository
 
@@ -81,19 +82,24 @@ class Storage:
 async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Storage]:
     """The database with its repositories, migrated to the latest schema."""
     database = db.create_engine(settings.database.url, echo=settings.database.echo)
+    writer = LogWriter(database)
     try:
         if migrate:
             await db.upgrade(database)
         sessions = db.sessionmaker(database)
-        yield Storage(
-            database,
-            ConversationLog(sessions),
-            GapLog(sessions),
-            SubscriberRepository(sessions),
-            ProcessedUpdates(sessions),
-            TokenStore(sessions),
-            OfferedChoices(sessions),
-        )
+        await writer.start()
+        try:
+            yield Storage(
+                database,
+                ConversationLog(sessions, writer),
+                GapLog(sessions, writer),
+                SubscriberRepository(sessions),
+                ProcessedUpdates(sessions),
+                TokenStore(sessions),
+                OfferedChoices(sessions),
+            )
+        finally:
+            await writer.close()
     finally:
         await database.dispose()
 

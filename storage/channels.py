@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,13 +25,17 @@ class ProcessedUpdates:
         self._sessions = sessions
 
     async def first_time(self, channel: str, key: str) -> bool:
-        """Claim ``key``; True only for the first caller, whichever worker it is."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(ProcessedUpdate(channel=channel, update_key=key[:128]))
-        except IntegrityError:
-            return False
-        return True
+        """Claim ``key``; True only for the first caller, whichever worker it is.
+
+        One INSERT … ON CONFLICT DO NOTHING on the webhook's hot path (no ORM unit of work):
+        the row count says whether this caller inserted it."""
+        values = {"channel": channel, "update_key": key[:128], "created_at": utcnow()}
+        async with self._sessions.begin() as session:
+            dialect = (await session.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(ProcessedUpdate).values(**values).on_conflict_do_nothing()
+            result = await session.execute(statement)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def purge(self, older_than: dt.datetime) -> int:
         async with self._sessions.begin() as session:
@@ -58,14 +65,29 @@ class TokenStore:
     pair stays.
     """
 
+    # Every send needs the pair; reading it at most this often keeps the database off the
+    # hot path. A pair another worker replaced meanwhile is refused by the platform (-216),
+    # and refresh() then finds and returns the new one.
+    CACHE_SECONDS = 30.0
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._local = asyncio.Lock()
+        self._cache: dict[str, tuple[TokenPair, float]] = {}
 
     async def get(self, channel: str) -> TokenPair | None:
+        cached = self._cache.get(channel)
+        if cached is not None and time.monotonic() - cached[1] < self.CACHE_SECONDS:
+            return cached[0]
         async with self._sessions() as session:
             row = await session.get(ChannelToken, channel)
-            return _pair(row) if row else None
+        if row is None:
+            return None
+        return self._remember(channel, _pair(row))
+
+    def _remember(self, channel: str, pair: TokenPair) -> TokenPair:
+        self._cache[channel] = (pair, time.monotonic())
+        return pair
 
     async def seed(self, channel: str, pair: TokenPair) -> TokenPair:
         """Store ``pair`` unless the channel already has one (the database wins after the
@@ -83,6 +105,7 @@ class TokenStore:
                     )
         except IntegrityError:
             pass
+        self._cache.pop(channel, None)
         current = await self.get(channel)
         assert current is not None
         return current
@@ -105,13 +128,14 @@ class TokenStore:
             if row is None:
                 raise LookupError(f"no token pair stored for {channel}")
             if row.access_token != stale_access_token:
-                return _pair(row)
+                return self._remember(channel, _pair(row))
             fresh = await refresher(row.refresh_token)
             row.access_token = fresh.access_token
             row.refresh_token = fresh.refresh_token
             row.expires_at = fresh.expires_at
             row.updated_at = utcnow()
-            return fresh
+        # Only once committed: a failed commit must not leave an unsaved pair in use.
+        return self._remember(channel, fresh)
 
 
 def _pair(row: ChannelToken) -> TokenPair:

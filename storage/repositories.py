@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ConversationTurn, UnansweredQuestion
+from storage.log_writer import LogWriter
+from storage.models import ConversationTurn, UnansweredQuestion, utcnow
 
 MAX_LOGGED_TEXT = 1000
 # Phone numbers, identity card and tax numbers, e-mail addresses: a citizen may type them in a
@@ -49,8 +50,9 @@ class GapSummary:
 
 
 class ConversationLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], writer: LogWriter) -> None:
         self._sessions = sessions
+        self._writer = writer
 
     async def record(
         self,
@@ -62,19 +64,21 @@ class ConversationLog:
         entry_id: str | None,
         score: float | None,
     ) -> None:
-        async with self._sessions.begin() as session:
-            session.add(
-                ConversationTurn(
-                    channel=channel,
-                    user_id=user_id,
-                    text=scrub(text),
-                    outcome=outcome,
-                    entry_id=entry_id,
-                    score=score,
-                )
-            )
+        self._writer.add(
+            ConversationTurn.__table__,  # type: ignore[arg-type]
+            {
+                "channel": channel,
+                "user_id": user_id,
+                "text": scrub(text),
+                "outcome": outcome,
+                "entry_id": entry_id,
+                "score": score,
+                "created_at": utcnow(),
+            },
+        )
 
     async def recent(self, limit: int = 50) -> list[ConversationTurn]:
+        await self._writer.flush()
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(ConversationTurn).order_by(ConversationTurn.id.desc()).limit(limit)
@@ -82,14 +86,16 @@ class ConversationLog:
             return list(rows)
 
     async def purge(self, older_than: dt.datetime) -> int:
+        await self._writer.flush()
         return await _purge(self._sessions, ConversationTurn, older_than)
 
 
 class GapLog:
     """Questions answered with a clarifying question or the fallback."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], writer: LogWriter) -> None:
         self._sessions = sessions
+        self._writer = writer
 
     async def record(
         self,
@@ -101,20 +107,22 @@ class GapLog:
         top_score: float | None,
         candidates: list[dict[str, Any]],
     ) -> None:
-        async with self._sessions.begin() as session:
-            session.add(
-                UnansweredQuestion(
-                    channel=channel,
-                    user_id=user_id,
-                    normalized_text=scrub(normalized_text)[:400],
-                    outcome=outcome,
-                    top_score=top_score,
-                    candidates=candidates,
-                )
-            )
+        self._writer.add(
+            UnansweredQuestion.__table__,  # type: ignore[arg-type]
+            {
+                "channel": channel,
+                "user_id": user_id,
+                "normalized_text": scrub(normalized_text)[:400],
+                "outcome": outcome,
+                "top_score": top_score,
+                "candidates": candidates,
+                "created_at": utcnow(),
+            },
+        )
 
     async def top(self, *, since: dt.datetime | None = None, limit: int = 20) -> list[GapSummary]:
         """The most frequent unanswered questions, most frequent first."""
+        await self._writer.flush()
         count = func.count().label("n")
         last = func.max(UnansweredQuestion.created_at).label("last_seen")
         latest_id = func.max(UnansweredQuestion.id).label("latest_id")
@@ -146,4 +154,5 @@ class GapLog:
         ]
 
     async def purge(self, older_than: dt.datetime) -> int:
+        await self._writer.flush()
         return await _purge(self._sessions, UnansweredQuestion, older_than)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -100,25 +102,47 @@ class SubscriberRepository:
         *,
         display_name: str | None = None,
         at: dt.datetime | None = None,
-    ) -> SubscriberView:
-        """Record an interaction (Zalo only lets an OA write within 7 days of the last one)."""
+    ) -> None:
+        """Record an interaction (Zalo only lets an OA write within 7 days of the last one).
+
+        This runs for every message, so it is one upsert; only a blocked or unreachable
+        subscriber (they wrote, so they are back) takes the slower path that audits it."""
+        now = at or utcnow()
+        values: dict[str, object] = {
+            "channel": channel,
+            "external_id": external_id,
+            "display_name": display_name[:200] if display_name else None,
+            "status": UNSUBSCRIBED,
+            "topics": [],
+            "last_interaction_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self._sessions.begin() as session:
-            row = await self._row(session, channel, external_id, display_name)
-            row.last_interaction_at = at or utcnow()
-            if row.status in (UNREACHABLE, BLOCKED):
-                # They wrote to us, so they unblocked the bot and the platform lets us answer.
-                restored = ACTIVE if row.consent_at and row.topics else UNSUBSCRIBED
-                session.add(
-                    SubscriptionChange(
-                        subscriber_id=row.id,
-                        action=restored,
-                        topics=list(row.topics or []),
-                        source=f"{channel}:message",
-                    )
+            dialect = (await session.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(Subscriber).values(**values)
+            changes: dict[str, object] = {"last_interaction_at": now, "updated_at": now}
+            if display_name:
+                changes["display_name"] = statement.excluded.display_name
+            upsert = statement.on_conflict_do_update(
+                index_elements=["channel", "external_id"], set_=changes
+            ).returning(Subscriber.status)
+            status = (await session.execute(upsert)).scalar_one()
+            if status not in (UNREACHABLE, BLOCKED):
+                return
+            row = await self._row(session, channel, external_id, None)
+            # They wrote to us, so they unblocked the bot and the platform lets us answer.
+            restored = ACTIVE if row.consent_at and row.topics else UNSUBSCRIBED
+            session.add(
+                SubscriptionChange(
+                    subscriber_id=row.id,
+                    action=restored,
+                    topics=list(row.topics or []),
+                    source=f"{channel}:message",
                 )
-                row.status = restored
-            await session.flush()
-            return _view(row)
+            )
+            row.status = restored
 
     async def subscribe(
         self,

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import inspect, text
 
 from storage import db
+from storage.log_writer import LogWriter
 from storage.repositories import ConversationLog, GapLog, scrub
 
 
@@ -52,7 +53,8 @@ async def test_logs_record_rank_and_purge(database_url: str) -> None:
     try:
         await db.upgrade(engine)
         sessions = db.sessionmaker(engine)
-        turns, gaps = ConversationLog(sessions), GapLog(sessions)
+        writer = LogWriter(engine)
+        turns, gaps = ConversationLog(sessions, writer), GapLog(sessions, writer)
         await turns.record(
             channel="web",
             user_id="u1",

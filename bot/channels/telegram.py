@@ -95,7 +95,7 @@ COMMANDS = (
     ("gopy", "Góp ý, phản ánh"),
 )
 # Updates processed at once (one at a time per chat, see _PerChatProcessor).
-MAX_CONCURRENT_UPDATES = 16
+MAX_CONCURRENT_UPDATES = 64
 # When answering a citizen, wait out a short flood-control pause instead of dropping the answer.
 REPLY_MAX_WAIT_SECONDS = 10.0
 # Delays between attempts to reach Telegram when it was unreachable at start-up.
@@ -516,6 +516,9 @@ class TelegramBot:
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
             .concurrent_updates(_PerChatProcessor(MAX_CONCURRENT_UPDATES))
+            # PTB's HTTP client keeps one connection by default, which would send the replies
+            # of all concurrent updates one after the other.
+            .connection_pool_size(MAX_CONCURRENT_UPDATES)
         )
         if not polling:
             builder = builder.updater(None)  # our aiohttp route feeds the queue

@@ -198,7 +198,7 @@ def ours(kb: KnowledgeBase) -> Callable[[str], tuple[str | None, bool]]:
     engine = FaqEngine(kb)
 
     def answer(text: str) -> tuple[str | None, bool]:
-        result = engine.match(text)
+        result = engine.match_uncached(text)
         best = result.best
         return (best.entry.id if best else None), result.outcome is Outcome.ANSWER
 

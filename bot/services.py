@@ -93,7 +93,7 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
                 database,
                 ConversationLog(sessions, writer),
                 GapLog(sessions, writer),
-                SubscriberRepository(sessions),
+                SubscriberRepository(sessions, writer),
                 ProcessedUpdates(sessions),
                 TokenStore(sessions),
                 OfferedChoices(sessions),

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -339,8 +340,15 @@ class FaqEngine:
         self.kb = kb
         self.thresholds = thresholds or Thresholds()
         self.index = FaqIndex(kb.entries, kb.lexicon)
+        # Citizens ask the same questions over and over (a campaign, a deadline): a result is a
+        # pure function of the text for a loaded pack, so recent ones are kept.
+        self._cached = lru_cache(maxsize=4096)(self.match_uncached)
 
     def match(self, text: str) -> MatchResult:
+        return self._cached(text[:MAX_QUERY_CHARS])
+
+    def match_uncached(self, text: str) -> MatchResult:
+        """The decision without the cache (benchmarks measure this)."""
         th = self.thresholds
         analysis, hits = self.index.rank(text, limit=max(th.suggestions, 2) + 1)
         normalized = analysis.folded

@@ -56,12 +56,9 @@ class HandlerContext:
         """Keep the subscriber record's last interaction (Zalo's 7-day window depends on it)."""
         if inbound.channel not in PUSH_CHANNELS:
             return
-        try:
-            await self.subscribers.touch(
-                inbound.channel, inbound.user_id, display_name=inbound.display_name
-            )
-        except Exception:
-            log.exception("could not record an interaction (channel %s)", inbound.channel)
+        self.subscribers.touch_soon(
+            inbound.channel, inbound.user_id, display_name=inbound.display_name
+        )
 
     async def record_turn(self, inbound: Inbound, result: HandlerResult) -> None:
         """Log the turn. A failing log must not cost the citizen the answer: it is reported

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -38,6 +39,11 @@ class LogWriter:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._flushers: list[Callable[[], Awaitable[None]]] = []
+
+    def add_flusher(self, flusher: Callable[[], Awaitable[None]]) -> None:
+        """Also run ``flusher`` on every tick (other write-behind buffers, e.g. touches)."""
+        self._flushers.append(flusher)
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         if len(self._pending) == self._pending.maxlen:
@@ -57,6 +63,8 @@ class LogWriter:
             self._task = None
         try:
             await self.flush()
+            for flusher in self._flushers:
+                await flusher()
         except Exception:
             log.exception("could not write %d queued log rows at shutdown", len(self._pending))
 
@@ -67,8 +75,10 @@ class LogWriter:
             self._wake.clear()
             try:
                 await self.flush()
+                for flusher in self._flushers:
+                    await flusher()
             except Exception:
-                log.exception("could not write queued log rows; they will be retried")
+                log.exception("could not write queued rows; they will be retried")
 
     async def flush(self) -> None:
         """Write everything queued so far, one statement per table, in one transaction."""

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.log_writer import LogWriter
 from storage.models import Subscriber, SubscriptionChange, utcnow
 
 ACTIVE = "active"
@@ -57,8 +58,89 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 class SubscriberRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], writer: LogWriter | None = None
+    ) -> None:
         self._sessions = sessions
+        # (channel, external id) -> (display name, time) of interactions not yet written.
+        self._touches: dict[tuple[str, str], tuple[str | None, dt.datetime]] = {}
+        if writer is not None:
+            writer.add_flusher(self.flush_touches)
+
+    def touch_soon(
+        self, channel: str, external_id: str, *, display_name: str | None = None
+    ) -> None:
+        """Record an interaction without waiting for the database: written with the next
+        batch (a quarter of a second), or before any read or change of this repository."""
+        key = (channel, external_id)
+        previous = self._touches.get(key)
+        name = display_name or (previous[0] if previous else None)
+        self._touches[key] = (name, utcnow())
+
+    async def flush_touches(self) -> None:
+        if not self._touches:
+            return
+        pending, self._touches = self._touches, {}
+        try:
+            await self._write_touches(pending)
+        except Exception:
+            # Keep them for the next attempt, without overwriting newer ones.
+            self._touches = {**pending, **self._touches}
+            raise
+
+    async def _write_touches(
+        self, pending: dict[tuple[str, str], tuple[str | None, dt.datetime]]
+    ) -> None:
+        rows: list[dict[str, object]] = [
+            {
+                "channel": channel,
+                "external_id": external_id,
+                "display_name": name[:200] if name else None,
+                "status": UNSUBSCRIBED,
+                "topics": [],
+                "last_interaction_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for (channel, external_id), (name, at) in pending.items()
+        ]
+        async with self._sessions.begin() as session:
+            dialect = (await session.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(Subscriber)
+            upsert = statement.on_conflict_do_update(
+                index_elements=["channel", "external_id"],
+                set_={
+                    "last_interaction_at": statement.excluded.last_interaction_at,
+                    "updated_at": statement.excluded.updated_at,
+                    "display_name": func.coalesce(
+                        statement.excluded.display_name, Subscriber.display_name
+                    ),
+                },
+            )
+            await session.execute(upsert, rows)
+            returning = await session.scalars(
+                select(Subscriber).where(
+                    tuple_(Subscriber.channel, Subscriber.external_id).in_(list(pending)),
+                    Subscriber.status.in_((UNREACHABLE, BLOCKED)),
+                )
+            )
+            for row in returning:
+                self._restore(session, row)
+
+    @staticmethod
+    def _restore(session: AsyncSession, row: Subscriber) -> None:
+        """They wrote to us, so they unblocked the bot and the platform lets us answer."""
+        restored = ACTIVE if row.consent_at and row.topics else UNSUBSCRIBED
+        session.add(
+            SubscriptionChange(
+                subscriber_id=row.id,
+                action=restored,
+                topics=list(row.topics or []),
+                source=f"{row.channel}:message",
+            )
+        )
+        row.status = restored
 
     async def _row(
         self, session: AsyncSession, channel: str, external_id: str, display_name: str | None
@@ -87,6 +169,7 @@ class SubscriberRepository:
         return row
 
     async def get(self, channel: str, external_id: str) -> SubscriberView | None:
+        await self.flush_touches()
         async with self._sessions() as session:
             row = await session.scalar(
                 select(Subscriber).where(
@@ -131,18 +214,7 @@ class SubscriberRepository:
             status = (await session.execute(upsert)).scalar_one()
             if status not in (UNREACHABLE, BLOCKED):
                 return
-            row = await self._row(session, channel, external_id, None)
-            # They wrote to us, so they unblocked the bot and the platform lets us answer.
-            restored = ACTIVE if row.consent_at and row.topics else UNSUBSCRIBED
-            session.add(
-                SubscriptionChange(
-                    subscriber_id=row.id,
-                    action=restored,
-                    topics=list(row.topics or []),
-                    source=f"{channel}:message",
-                )
-            )
-            row.status = restored
+            self._restore(session, await self._row(session, channel, external_id, None))
 
     async def subscribe(
         self,
@@ -154,6 +226,7 @@ class SubscriberRepository:
         display_name: str | None = None,
     ) -> SubscriberView:
         """Subscribe (again) to ``topics``, recording consent time and source."""
+        await self.flush_touches()
         async with self._sessions.begin() as session:
             row = await self._row(session, channel, external_id, display_name)
             row.status = ACTIVE
@@ -169,6 +242,7 @@ class SubscriberRepository:
             return _view(row)
 
     async def unsubscribe(self, channel: str, external_id: str, *, source: str) -> SubscriberView:
+        await self.flush_touches()
         async with self._sessions.begin() as session:
             row = await self._row(session, channel, external_id, None)
             row.status = UNSUBSCRIBED
@@ -184,6 +258,7 @@ class SubscriberRepository:
         self, channel: str, external_id: str, status: str, *, source: str
     ) -> SubscriberView:
         """Mark a subscriber blocked, unreachable or (after they return) active again."""
+        await self.flush_touches()
         if status not in STATUSES:
             raise ValueError(f"unknown subscriber status {status!r}")
         async with self._sessions.begin() as session:
@@ -203,6 +278,7 @@ class SubscriberRepository:
 
     async def history(self, channel: str, external_id: str) -> list[tuple[str, str, dt.datetime]]:
         """(action, source, time) of every change, oldest first."""
+        await self.flush_touches()
         async with self._sessions() as session:
             rows = await session.execute(
                 select(
@@ -217,6 +293,7 @@ class SubscriberRepository:
             return [(a, s, _aware(t) or t) for a, s, t in rows.all()]
 
     async def count(self, *, status: str | None = None, channel: str | None = None) -> int:
+        await self.flush_touches()
         query = select(func.count()).select_from(Subscriber)
         if status is not None:
             query = query.where(Subscriber.status == status)

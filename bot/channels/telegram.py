@@ -61,6 +61,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.channels.telegram_http import AiohttpRequest
 from bot.console import plain
 from bot.messages import Button, Inbound, Reply
 from bot.settings import Settings, TelegramSettings
@@ -516,9 +517,9 @@ class TelegramBot:
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
             .concurrent_updates(_PerChatProcessor(MAX_CONCURRENT_UPDATES))
-            # PTB's HTTP client keeps one connection by default, which would send the replies
-            # of all concurrent updates one after the other.
-            .connection_pool_size(MAX_CONCURRENT_UPDATES)
+            .request(AiohttpRequest(connections=MAX_CONCURRENT_UPDATES))
+            # Long polling holds its request open for the whole timeout.
+            .get_updates_request(AiohttpRequest(connections=1, read_timeout=60.0))
         )
         if not polling:
             builder = builder.updater(None)  # our aiohttp route feeds the queue

@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,6 +31,7 @@ class ProcessedUpdates:
         self._sessions = sessions
         self._waiting: dict[tuple[str, str], list[asyncio.Future[bool]]] = {}
         self._flushing: asyncio.Task[None] | None = None
+        self._statements: dict[str, Any] = {}
 
     async def first_time(self, channel: str, key: str) -> bool:
         """Claim ``key``; True only for the first caller, whichever worker it is."""
@@ -47,15 +49,21 @@ class ProcessedUpdates:
         rows = [{"channel": c, "update_key": k, "created_at": now} for c, k in batch]
         try:
             async with self._sessions.begin() as session:
-                dialect = (await session.connection()).dialect.name
-                insert = pg_insert if dialect == "postgresql" else sqlite_insert
-                statement = (
-                    insert(ProcessedUpdate)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .returning(ProcessedUpdate.channel, ProcessedUpdate.update_key)
-                )
-                won = {(c, k) for c, k in (await session.execute(statement)).all()}
+                connection = await session.connection()
+                statement = self._statements.get(connection.dialect.name)
+                if statement is None:
+                    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+                    # One fixed Core statement, executed for many rows: compiled once and
+                    # cached, whatever the size of the batch.
+                    table = ProcessedUpdate.__table__
+                    statement = (
+                        insert(table)  # type: ignore[arg-type]
+                        .on_conflict_do_nothing()
+                        .returning(table.c.channel, table.c.update_key)
+                    )
+                    self._statements[connection.dialect.name] = statement
+                result = await connection.execute(statement, rows)
+                won = {(c, k) for c, k in result.all()}
         except Exception as exc:
             for futures in batch.values():
                 for future in futures:

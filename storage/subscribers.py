@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,6 +65,7 @@ class SubscriberRepository:
         self._sessions = sessions
         # (channel, external id) -> (display name, time) of interactions not yet written.
         self._touches: dict[tuple[str, str], tuple[str | None, dt.datetime]] = {}
+        self._statements: dict[str, Any] = {}
         if writer is not None:
             writer.add_flusher(self.flush_touches)
 
@@ -105,20 +107,9 @@ class SubscriberRepository:
             for (channel, external_id), (name, at) in pending.items()
         ]
         async with self._sessions.begin() as session:
-            dialect = (await session.connection()).dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(Subscriber)
-            upsert = statement.on_conflict_do_update(
-                index_elements=["channel", "external_id"],
-                set_={
-                    "last_interaction_at": statement.excluded.last_interaction_at,
-                    "updated_at": statement.excluded.updated_at,
-                    "display_name": func.coalesce(
-                        statement.excluded.display_name, Subscriber.display_name
-                    ),
-                },
-            )
-            await session.execute(upsert, rows)
+            connection = await session.connection()
+            # A Core executemany of one fixed statement: compiled once, whatever the batch.
+            await connection.execute(self._touch_statement(connection.dialect.name), rows)
             returning = await session.scalars(
                 select(Subscriber).where(
                     tuple_(Subscriber.channel, Subscriber.external_id).in_(list(pending)),
@@ -127,6 +118,24 @@ class SubscriberRepository:
             )
             for row in returning:
                 self._restore(session, row)
+
+    def _touch_statement(self, dialect: str) -> Any:
+        statement = self._statements.get(dialect)
+        if statement is None:
+            table = Subscriber.__table__
+            insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)  # type: ignore[arg-type]
+            statement = insert.on_conflict_do_update(
+                index_elements=["channel", "external_id"],
+                set_={
+                    "last_interaction_at": insert.excluded.last_interaction_at,
+                    "updated_at": insert.excluded.updated_at,
+                    "display_name": func.coalesce(
+                        insert.excluded.display_name, table.c.display_name
+                    ),
+                },
+            )
+            self._statements[dialect] = statement
+        return statement
 
     @staticmethod
     def _restore(session: AsyncSession, row: Subscriber) -> None:

@@ -265,7 +265,10 @@ def run_bare(port: int) -> None:
     app = web.Application()
     app.router.add_post("/hook", ok)
     app.router.add_get("/healthz", ok)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    # The same event loop as 'bot serve', so the difference is the bot's own work.
+    from bot.cli import _event_loop
+
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=_event_loop())
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean
+.PHONY: run test bench bench-webhook clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(VENV)/bin/python benchmarks/faq.py
+
+bench-webhook: $(DEV_STAMP)
+	$(VENV)/bin/python benchmarks/webhook.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -358,7 +358,7 @@ async def test_without_a_usable_secret_the_route_is_refused(
 async def test_telegram_unreachable_at_start_does_not_stop_the_app(
     settings: Settings, api: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tg, "START_RETRY_DELAYS", (0.05,))
+    monkeypatch.setattr(tg.application, "START_RETRY_DELAYS", (0.05,))
     api.fail("getMe", calls=1_000_000, status=502)
     server = TestServer(create_app(telegram_settings(settings, api)), host="127.0.0.1")
     async with TestClient(server) as late:

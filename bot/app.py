@@ -83,6 +83,29 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Campaign scheduler (one leader among the workers) and broadcast senders (every
+    worker), over the channels that are configured."""
+    settings = app[SETTINGS]
+    if not settings.broadcast.enabled:
+        yield
+        return
+    from bot.channels.couriers import open_couriers
+    from bot.services import broadcast_engine
+    from broadcasts.scheduler import CampaignScheduler
+
+    services = app[SERVICES]
+    async with open_couriers(settings, services) as couriers:
+        engine = broadcast_engine(services, couriers)
+        scheduler = CampaignScheduler(engine.campaigns, settings.database.url, settings.broadcast)
+        await scheduler.start()
+        try:
+            async with engine:
+                yield
+        finally:
+            await scheduler.stop()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=routes.MAX_BODY, middlewares=[security_headers, json_errors]
@@ -94,4 +117,5 @@ def create_app(settings: Settings) -> web.Application:
     # Channel adapters add their webhook routes and lifecycles only when configured.
     telegram.setup(app, settings)
     zalo.setup(app, settings)
+    app.cleanup_ctx.append(_broadcast_ctx)
     return app

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot import cli_campaigns, cli_subscribers
 from bot.settings import Settings
 from content.loader import ContentError, load_pack
 from content.search import FaqEngine, MatchResult, Outcome
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     tg_sub.add_parser(
         "poll", parents=[content], help="run the bot with long polling (no public URL needed)"
     )
+    cli_subscribers.add_parser(sub)
+    cli_campaigns.add_parser(sub)
     return parser
 
 
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         "content": _content,
         "db": _db,
         "telegram": _telegram,
+        "subscribers": cli_subscribers.run,
+        "campaign": cli_campaigns.run,
     }
     try:
         return commands[args.command](args, settings)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,10 +23,17 @@ from handlers import faq, start, subscriptions, topics
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
+from storage.campaigns import CampaignRepository
 from storage.channels import OfferedChoices, ProcessedUpdates, TokenStore
 from storage.log_writer import LogWriter
+from storage.rate_buckets import RateBuckets
 from storage.repositories import ConversationLog, GapLog
 from storage.subscribers import SubscriberRepository
+
+if TYPE_CHECKING:
+    from broadcasts.engine import BroadcastEngine
+    from broadcasts.message import Courier
+    from broadcasts.workflow import Campaigns
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,8 @@ class Storage:
     updates: ProcessedUpdates
     tokens: TokenStore
     choices: OfferedChoices
+    campaigns: CampaignRepository
+    rate_buckets: RateBuckets
 
 
 @asynccontextmanager
@@ -97,6 +107,8 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
                 ProcessedUpdates(sessions),
                 TokenStore(sessions),
                 OfferedChoices(sessions),
+                CampaignRepository(sessions),
+                RateBuckets(sessions),
             )
         finally:
             await writer.close()
@@ -133,3 +145,36 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             [start.router, subscriptions.router, topics.router, faq.router], context
         )
         yield Services(settings, engine, storage, dispatcher)
+
+
+def build_campaigns(services: Services) -> Campaigns:
+    """The campaign workflow over this deployment's storage, settings and topics."""
+    from broadcasts.workflow import Campaigns
+
+    return Campaigns(
+        services.storage.campaigns,
+        services.settings.broadcast,
+        topics={t.id for t in services.kb.subscription_topics},
+    )
+
+
+def opt_out_line(services: Services) -> str:
+    """The line every broadcast ends with (content pack message ``opt_out_hint``)."""
+    return services.dispatcher.context.say("opt_out_hint")
+
+
+def broadcast_engine(
+    services: Services, couriers: Mapping[str, Courier], **options: Any
+) -> BroadcastEngine:
+    """The broadcast engine over this deployment's campaigns and channels (``options``:
+    ``worker``, ``supervise_interval``)."""
+    from broadcasts.engine import BroadcastEngine
+
+    return BroadcastEngine(
+        build_campaigns(services),
+        services.storage.rate_buckets,
+        couriers,
+        services.settings.broadcast,
+        opt_out_line=opt_out_line(services),
+        **options,
+    )

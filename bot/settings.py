@@ -96,6 +96,45 @@ class ZaloSettings(BaseModel):
     event_max_age_seconds: int = Field(26 * 3600, ge=60)
 
 
+class BroadcastSettings(BaseModel):
+    """Campaign approval, quiet hours and delivery pacing (``BOT_BROADCAST_*``)."""
+
+    # Four-eyes approval: the approver must differ from the author. Small deployments with a
+    # single communicator may turn it off.
+    four_eyes: bool = True
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # Local times "HH:MM"; sending stops at the start and resumes at the end (an urgent
+    # campaign ignores them). Equal values mean no quiet hours.
+    quiet_start: str = "21:00"
+    quiet_end: str = "07:00"
+    # Messages per second, all chats together (0 = no limit, for benchmarks only).
+    telegram_rate: float = Field(25.0, ge=0)
+    # Telegram: at most one message per chat per this many seconds.
+    telegram_per_chat_seconds: float = Field(1.0, ge=0)
+    # Zalo documents 4,000 requests per minute per OA.
+    zalo_rate: float = Field(4000 / 60, ge=0)
+    # Zalo lets an OA write only within 7 days of the citizen's last message.
+    zalo_window_days: int = Field(7, ge=1)
+    # Transient failures are retried this many times in all, with exponential backoff.
+    max_attempts: int = Field(5, ge=1)
+    backoff_base_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(600.0, gt=0)
+    # A run pauses itself when more than this share of its last attempts failed (after at
+    # least error_window attempts), and says why.
+    error_rate_threshold: float = Field(0.5, gt=0, le=1)
+    error_window: int = Field(50, ge=5)
+    # A row claimed for sending longer ago than this belongs to a sender that died: it is
+    # marked uncertain (see the README's crash policy) and never sent twice.
+    claim_lease_seconds: float = Field(60.0, gt=0)
+    # How many rows a sender claims at once (also the most that can be uncertain per sender
+    # after a crash).
+    claim_batch: int = Field(50, ge=1, le=1000)
+    # APScheduler: how late a scheduled run may still start (after downtime, say).
+    misfire_grace_seconds: int = Field(3600, ge=1)
+    # Run the scheduler and the senders inside 'bot serve'.
+    enabled: bool = True
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
 
@@ -115,4 +154,5 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     telegram: TelegramSettings = TelegramSettings()
     zalo: ZaloSettings = ZaloSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
     log: LogSettings = LogSettings()

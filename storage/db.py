@@ -82,7 +82,7 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await connection.run_sync(_downgrade, revision)
 
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

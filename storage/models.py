@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -156,3 +158,132 @@ class OfferedChoice(Base):
     external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     payloads: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Campaign(Base):
+    """A broadcast campaign: the message, who receives it, when, and where it is in the
+    workflow (draft → submitted → approved → scheduled → sending → done; paused, cancelled,
+    failed)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    link_title: Mapped[str | None] = mapped_column(String(100))
+    link_url: Mapped[str | None] = mapped_column(String(1000))
+    image_url: Mapped[str | None] = mapped_column(String(1000))
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Empty: every active subscriber of the channels.
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "now", "at" (send_at) or "cron" (cron expression in the broadcast time zone, until
+    # cron_end).
+    schedule_kind: Mapped[str] = mapped_column(String(8), default="now")
+    send_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cron: Mapped[str | None] = mapped_column(String(100))
+    cron_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Urgent notices ignore quiet hours.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    author: Mapped[str] = mapped_column(String(100))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    __table_args__ = (Index("ix_campaigns_status", "status"),)
+
+
+class CampaignEvent(Base):
+    """Every workflow transition of a campaign: from, to, who and when."""
+
+    __tablename__ = "campaign_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CampaignRun(Base):
+    """One sending of a campaign (a one-off campaign has one; a recurring one, one per
+    occurrence). ``fire_at`` is the occurrence it stands for: unique per campaign, so an
+    occurrence fired twice (two schedulers, a restart) is still sent once."""
+
+    __tablename__ = "campaign_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    fire_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # expanding, sending, paused, done, cancelled, failed
+    status: Mapped[str] = mapped_column(String(16), default="expanding")
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    # Expansion streams subscribers by id; this is how far it got (resumable after a crash).
+    expanded_through: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "fire_at", name="uq_campaign_runs_campaign_id"),
+        Index("ix_campaign_runs_status", "status"),
+    )
+
+
+class Delivery(Base):
+    """The ledger: one row per recipient of a run, saying exactly what happened to it.
+
+    pending → sending (claimed by one sender) → sent | failed | pending again (retry later);
+    out_of_window (Zalo's 7 days had passed: not attempted); skipped (no longer subscribed
+    at send time); uncertain (claimed by a sender that died mid-send: never sent twice);
+    cancelled (the run was cancelled first)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("campaign_runs.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "subscriber_id", name="uq_deliveries_run_id"),
+        # What senders look for: pending rows of a channel, oldest first.
+        Index("ix_deliveries_pending", "status", "channel", "next_attempt_at"),
+    )
+
+
+class RateBucket(Base):
+    """A token bucket shared by every sender process, one per channel: the platform's limit
+    is per bot/OA, not per process. Times are epoch seconds (portable arithmetic)."""
+
+    __tablename__ = "rate_buckets"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float)

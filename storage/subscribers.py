@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,8 @@ UNSUBSCRIBED = "unsubscribed"
 BLOCKED = "blocked"
 UNREACHABLE = "unreachable"
 STATUSES = (ACTIVE, UNSUBSCRIBED, BLOCKED, UNREACHABLE)
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,3 +313,88 @@ class SubscriberRepository:
             query = query.where(Subscriber.channel == channel)
         async with self._sessions() as session:
             return int(await session.scalar(query) or 0)
+
+    async def count_by(
+        self, *, status: str | None = None, channel: str | None = None, topic: str | None = None
+    ) -> int:
+        """How many subscribers :meth:`iter_views` yields with the same filters."""
+        if topic is None:
+            return await self.count(status=status, channel=channel)
+        return sum((await self.count_grouped(status=status, channel=channel, topic=topic)).values())
+
+    async def count_grouped(
+        self, *, status: str | None = None, channel: str | None = None, topic: str | None = None
+    ) -> dict[tuple[str, str], int]:
+        """(channel, status) -> number of subscribers, with :meth:`iter_views`' filters."""
+        await self.flush_touches()
+        conditions = _conditions(status, channel)
+        if topic is None:
+            query = (
+                select(Subscriber.channel, Subscriber.status, func.count())
+                .where(*conditions)
+                .group_by(Subscriber.channel, Subscriber.status)
+            )
+            async with self._sessions() as session:
+                rows = await session.execute(query)
+                return {(c, s): int(n) for c, s, n in rows.all()}
+        counts: Counter[tuple[str, str]] = Counter()
+        scan = select(Subscriber.id, Subscriber.channel, Subscriber.status, Subscriber.topics)
+        async for page in self._pages(scan.where(*conditions), lambda row: row, 5000):
+            counts.update((c, s) for _, c, s, topics in page if topic in (topics or ()))
+        return dict(counts)
+
+    async def iter_views(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        topic: str | None = None,
+        batch: int = 1000,
+    ) -> AsyncGenerator[SubscriberView, None]:
+        """Every matching subscriber, ordered by id, read in keyset batches of ``batch`` rows
+        (``WHERE id > last ORDER BY id LIMIT batch``): memory stays flat whatever the table
+        size, and rows changed or added meanwhile are neither skipped nor repeated.
+
+        ``topic`` keeps the subscribers whose ``topics`` list holds it; that test runs in
+        Python on each batch, as JSON containment is spelled differently on every database.
+        No session or connection is held while the caller handles a batch, so the caller may
+        use this repository (e.g. mark a subscriber blocked) in the middle of the loop."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        await self.flush_touches()
+        query = select(Subscriber.id, Subscriber).where(*_conditions(status, channel))
+        async for page in self._pages(query, lambda row: _view(row[1]), batch):
+            for view in page:
+                if topic is None or topic in view.topics:
+                    yield view
+
+    async def _pages(
+        self,
+        query: Select[int, *Ts],
+        convert: Callable[[Row[int, *Ts]], T],
+        batch: int,
+    ) -> AsyncIterator[list[T]]:
+        """Run ``query`` (whose first column is ``Subscriber.id``) page by page on the id."""
+        last: int | None = None
+        while True:
+            page = query.order_by(Subscriber.id).limit(batch)
+            if last is not None:
+                page = page.where(Subscriber.id > last)
+            async with self._sessions() as session:
+                rows = (await session.execute(page)).all()
+                converted = [convert(row) for row in rows]
+            if not rows:
+                return
+            yield converted
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
+
+def _conditions(status: str | None, channel: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if status is not None:
+        conditions.append(Subscriber.status == status)
+    if channel is not None:
+        conditions.append(Subscriber.channel == channel)
+    return conditions

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from storage import db
+
 ASK_KEYS = {"outcome", "entry_id", "title", "score", "answer", "suggestions"}
 
 
@@ -103,7 +105,7 @@ def test_db_upgrade_then_gaps_report(tmp_path: Path) -> None:
     env = {"BOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     upgrade = run_bot("db", "upgrade", env_extra=env)
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "0003" in upgrade.stdout
+    assert db.HEAD in upgrade.stdout
     chat = run_bot("chat", env_extra=env, stdin="giá vàng hôm nay\ngiá vàng hôm nay\n1\nthoát\n")
     assert chat.returncode == 0, chat.stderr
     assert "Xin chào" in chat.stdout
@@ -175,4 +177,4 @@ def test_db_current_and_purge(tmp_path: Path) -> None:
     purge = run_bot("db", "purge", env_extra=env)
     assert purge.returncode == 0, purge.stderr
     assert "Đã xóa 0 lượt hội thoại" in purge.stdout
-    assert run_bot("db", "current", env_extra=env).stdout.strip() == "0003"
+    assert run_bot("db", "current", env_extra=env).stdout.strip() == db.HEAD

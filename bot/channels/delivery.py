@@ -17,9 +17,13 @@ class DeliveryError(Exception):
         permanent: bool,
         retry_after: float | None = None,
         code: int | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
         self.code = code
+        # For permanent failures, what the ledger records: "blocked", "not_follower",
+        # "out_of_window", "not_found" or None (refused for another reason).
+        self.kind = kind

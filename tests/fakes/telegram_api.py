@@ -5,9 +5,12 @@ to ``/bot<token>/<method>``, form-encoded (what PTB sends) or JSON; answers use 
 envelope with the real HTTP status, because PTB picks its exception from the status and not
 from ``ok``. The fake records every call, checks ``sendMessage`` the way Telegram does (HTML
 that Telegram cannot parse, a text over 4096 characters or callback data over 64 bytes is a
-400), and can be told to refuse chats (403, the user blocked the bot), to throttle (429 with
-``retry_after``) or to fail (5xx). The update builders at the end produce real update shapes
-(see the reference's JSON samples).
+400), and can be told to refuse chats (403, the user blocked the bot; 400, chat not found), to
+throttle (429 with ``retry_after``) or to fail (5xx). Optionally it enforces a global rate
+limit on sendMessage the way Telegram does for broadcasts (``rate_limit``: more than that many
+calls in any sliding second → 429 with ``retry_after`` 1) and answers after an artificial
+``latency``. The update builders at the end produce real update shapes (see the reference's
+JSON samples).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -59,6 +63,11 @@ _ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
 MAX_LONG_POLL = 2.0
+# The window of the global rate limit and the pause the 429 asks for (§3.1: ~30 per second).
+RATE_WINDOW_SECONDS = 1.0
+RATE_RETRY_AFTER = 1
+# Where sendMessage leaves the id it gave, for the call record.
+_MESSAGE_ID = web.ResponseKey("message_id", int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,8 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int
+    # The id of the message an accepted sendMessage created.
+    message_id: int | None = None
 
 
 class _TelegramHtml(HTMLParser):
@@ -147,12 +158,22 @@ def _error(status: int, description: str, **parameters: Any) -> web.Response:
 
 class FakeTelegram:
     """The fake server. Use ``async with FakeTelegram(token) as api`` and point the bot at
-    ``api.url`` (the API root: PTB's base_url is ``f"{api.url}/bot"``)."""
+    ``api.url`` (the API root: PTB's base_url is ``f"{api.url}/bot"``).
 
-    def __init__(self, token: str) -> None:
+    ``rate_limit``: at most that many sendMessage calls are accepted in any sliding second,
+    the others get 429 with ``retry_after`` 1 (counted in ``rejected_429``); None: no limit.
+    ``latency``: seconds every API call waits before it is answered (after the rate check,
+    which happens on arrival, as on a real server)."""
+
+    def __init__(self, token: str, *, rate_limit: int | None = None, latency: float = 0.0) -> None:
         self.token = token
+        self.rate_limit = rate_limit
+        self.latency = latency
+        self.rejected_429 = 0
         self.calls: list[Call] = []
         self.blocked: set[str] = set()
+        self.unknown: set[str] = set()
+        self._admitted: deque[float] = deque()
         self.webhook: dict[str, Any] = {"url": ""}
         self._pending_updates: list[dict[str, Any]] = []
         self._throttle: dict[str, list[int]] = {}
@@ -187,6 +208,10 @@ class FakeTelegram:
         """sendMessage to this chat answers 403, as when the citizen blocked the bot."""
         self.blocked.add(str(chat_id))
 
+    def forget(self, chat_id: int | str) -> None:
+        """sendMessage to this chat answers 400 "chat not found" (no such chat for the bot)."""
+        self.unknown.add(str(chat_id))
+
     def throttle(self, calls: int, retry_after: int, method: str = "sendMessage") -> None:
         """The next ``calls`` calls of ``method`` answer 429 with ``retry_after``."""
         self._throttle[method] = [calls, retry_after]
@@ -211,6 +236,15 @@ class FakeTelegram:
             c.params
             for c in self.calls_of("sendMessage")
             if c.status == 200 and (chat_id is None or c.params.get("chat_id") == str(chat_id))
+        ]
+
+    def message_ids(self, chat_id: int | str | None = None) -> list[int]:
+        """The message ids the fake gave the accepted sendMessage calls, in order."""
+        return [
+            c.message_id
+            for c in self.calls_of("sendMessage")
+            if c.message_id is not None
+            and (chat_id is None or c.params.get("chat_id") == str(chat_id))
         ]
 
     def answered(self) -> list[dict[str, Any]]:
@@ -259,10 +293,34 @@ class FakeTelegram:
             params: dict[str, Any] = {}
         else:
             params = await self._params(request)
-            response = await self._answer(method, params)
-        self.calls.append(Call(method, params, response.status))
+            limited = method == "sendMessage" and self._over_rate_limit()
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if limited:
+                self.rejected_429 += 1
+                response = _error(
+                    429,
+                    f"Too Many Requests: retry after {RATE_RETRY_AFTER}",
+                    retry_after=RATE_RETRY_AFTER,
+                )
+            else:
+                response = await self._answer(method, params)
+        self.calls.append(Call(method, params, response.status, response.get(_MESSAGE_ID)))
         await self._notify()
         return response
+
+    def _over_rate_limit(self) -> bool:
+        """Telegram's broadcast limit: a call over ``rate_limit`` in the last second is
+        refused; only the calls let through count."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self._admitted and now - self._admitted[0] >= RATE_WINDOW_SECONDS:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.rate_limit:
+            return True
+        self._admitted.append(now)
+        return False
 
     def _take(self, table: dict[str, list[int]], method: str) -> int | None:
         entry = table.get(method)
@@ -311,8 +369,13 @@ class FakeTelegram:
         text = params.get("text", "")
         if not chat_id:
             return _error(400, "Bad Request: chat not found")
+        if chat_id in self.unknown:
+            return _error(400, "Bad Request: chat not found")
         if chat_id in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
+        preview = params.get("link_preview_options")
+        if preview is not None and not isinstance(preview, dict):
+            return _error(400, "Bad Request: can't parse link preview options JSON object")
         visible = text
         if params.get("parse_mode") == "HTML":
             problem, visible = parse_html(text)
@@ -328,15 +391,18 @@ class FakeTelegram:
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA:
                     return _error(400, "Bad Request: BUTTON_DATA_INVALID")
-        return _ok(
+        message_id = next(self._message_ids)  # increasing, as in a real chat
+        response = _ok(
             {
-                "message_id": next(self._message_ids),
+                "message_id": message_id,
                 "from": BOT_USER,
                 "chat": {"id": int(chat_id), "first_name": "Công dân", "type": "private"},
                 "date": int(time.time()),
                 "text": visible,
             }
         )
+        response[_MESSAGE_ID] = message_id
+        return response
 
     async def _api_setWebhook(self, params: dict[str, Any]) -> web.Response:
         url = params.get("url", "")

@@ -3,6 +3,9 @@ shapes of /work/shared/reference/zalo-oa.md (§3.2 bodies, §3.4 success, §3.6 
 HTTP 200, §5 tokens with a string ``expires_in`` and single-use refresh tokens).
 
 Use as an async context manager; ``url`` is the base for both ``api_url`` and ``oauth_url``.
+Optional: a rate limit on the message endpoint (§4: more than ``rate_limit`` calls in any
+sliding ``rate_window`` seconds → -32 with HTTP 200), an artificial ``latency``, and HTTP
+failures (``fail_http``). Every accepted message gets a ``message_id`` (§3.4), recorded too.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +27,14 @@ ERROR_MESSAGES = {
     -213: "User has not followed OA",
     -216: "Access token is invalid",
     -220: "access_token is expired or removed",
+    -227: "User is banned or has been inactive for more than 45 days",
     -230: "User has not interacted with the OA in the past 7 days",
     -232: "User has not interacted with the OA, or the last interaction has expired",
+    -233: "message type is invalid or not support",
 }
+RATE_LIMITED = -32
+BUTTON_TYPES = frozenset({"oa.query.show", "oa.open.url", "oa.open.phone"})
+MEDIA_TYPES = frozenset({"image", "gif", "sticker"})
 
 
 @dataclass
@@ -36,6 +45,7 @@ class SentMessage:
     text: str
     attachment: dict[str, Any] | None
     access_token: str
+    message_id: str = ""
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -43,10 +53,19 @@ class SentMessage:
             return []
         return list(self.attachment.get("payload", {}).get("buttons", []))
 
+    @property
+    def media(self) -> list[dict[str, Any]]:
+        """The elements of a media template (§3.2), if the message is one."""
+        payload = (self.attachment or {}).get("payload", {})
+        if payload.get("template_type") != "media":
+            return []
+        return list(payload.get("elements", []))
+
 
 @dataclass
 class Attempt:
-    """Every call to the message endpoint, accepted or not: (user, token, error code)."""
+    """Every call to the message endpoint, accepted or not: (user, token, error code — or
+    the HTTP status of a failure injected with ``fail_http``)."""
 
     user_id: str
     access_token: str
@@ -63,6 +82,13 @@ class FakeZalo:
     refresh_delay: float = 0.0
     # Refuse the button template as invalid (§3.2 [?]: untested on a real OA).
     reject_templates: bool = False
+    # §4: at most this many message calls in any sliding ``rate_window`` seconds; the others
+    # get -32 (counted in ``rejected_32``). None: no limit.
+    rate_limit: int | None = None
+    rate_window: float = 60.0
+    # Seconds each message call waits before it is answered (after the rate check).
+    latency: float = 0.0
+    rejected_32: int = 0
 
     sent: list[SentMessage] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
@@ -74,6 +100,8 @@ class FakeZalo:
     _used_refresh: set[str] = field(default_factory=set)
     _failures: dict[str, list[int]] = field(default_factory=dict)
     _always: dict[str, int] = field(default_factory=dict)
+    _http_failures: list[int] = field(default_factory=list)
+    _admitted: deque[float] = field(default_factory=deque)
     _hold: asyncio.Event | None = None
     _changed: asyncio.Condition | None = None
     _server: TestServer | None = None
@@ -105,6 +133,10 @@ class FakeZalo:
             self._always[user_id] = code
         else:
             self._failures.setdefault(user_id, []).extend([code] * times)
+
+    def fail_http(self, status: int = 502, *, times: int = 1) -> None:
+        """The next ``times`` message calls answer HTTP ``status`` (a 5xx: Zalo is down)."""
+        self._http_failures.extend([status] * times)
 
     def expire_access_token(self) -> None:
         """The current access token is now expired (-220); a refresh gets a new one."""
@@ -169,28 +201,38 @@ class FakeZalo:
             self.problems.append(f"content type {request.content_type}")
         user_id = str(body["recipient"]["user_id"])
         message = body["message"]
-        code = self._error_for(token, user_id, message)
-        self.attempts.append(Attempt(user_id, token, code))
+        http_status = self._http_failures.pop(0) if self._http_failures else None
+        limited = http_status is None and self._over_rate_limit()
+        code = RATE_LIMITED if limited else self._error_for(token, user_id, message)
+        if limited:
+            self.rejected_32 += 1
+        self.attempts.append(Attempt(user_id, token, http_status or code))
         await self._notify()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self._hold is not None:
             await self._hold.wait()
+        if http_status is not None:
+            return web.Response(status=http_status, text="Bad Gateway")
         if code:
             return web.json_response({"error": code, "message": ERROR_MESSAGES.get(code, "")})
         text = message.get("text", "")
-        if not isinstance(text, str) or not 0 < len(text) <= 2000:
-            self.problems.append(f"text of {len(text)} characters")
-            return web.json_response({"error": -201, "message": "text is invalid!"})
+        problem = self._shape_problem(message)
+        if problem:
+            self.problems.append(problem)
+            return web.json_response({"error": -201, "message": "message is invalid!"})
         for button in (message.get("attachment") or {}).get("payload", {}).get("buttons", []):
-            if button.get("type") not in {"oa.query.show", "oa.open.url", "oa.open.phone"}:
+            if button.get("type") not in BUTTON_TYPES:
                 self.problems.append(f"button type {button.get('type')!r}")
-        self.sent.append(SentMessage(user_id, text, message.get("attachment"), token))
+        message_id = secrets.token_hex(10)
+        self.sent.append(SentMessage(user_id, text, message.get("attachment"), token, message_id))
         await self._notify()
         # §3.4, the documented success answer.
         return web.json_response(
             {
                 "data": {
                     "quota": {"quota_type": "reply", "remain": "8", "total": "8"},
-                    "message_id": secrets.token_hex(10),
+                    "message_id": message_id,
                     "user_id": user_id,
                     "sent_time": str(int(time.time() * 1000)),
                 },
@@ -198,6 +240,41 @@ class FakeZalo:
                 "message": "Success",
             }
         )
+
+    def _shape_problem(self, message: dict[str, Any]) -> str | None:
+        """Why Zalo would refuse the message's shape (§3.2), or None. A text holds 1 to
+        2,000 characters; only a media template may come without one."""
+        text = message.get("text", "")
+        attachment = message.get("attachment") or {}
+        payload = attachment.get("payload", {}) if isinstance(attachment, dict) else {}
+        media = payload.get("template_type") == "media"
+        if not isinstance(text, str) or len(text) > 2000 or not (text or media):
+            return f"text of {len(text)} characters"
+        if media:
+            elements = payload.get("elements") or []
+            if len(elements) != 1:
+                return f"media template with {len(elements)} elements"
+            element = elements[0]
+            if element.get("media_type") not in MEDIA_TYPES:
+                return f"media type {element.get('media_type')!r}"
+            if not (element.get("url") or element.get("attachment_id")):
+                return "media element without url or attachment_id"
+            if "buttons" in payload:
+                return "buttons in a media template"
+        return None
+
+    def _over_rate_limit(self) -> bool:
+        """-32 for a call over ``rate_limit`` in the last ``rate_window`` seconds; only the
+        calls let through count."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self._admitted and now - self._admitted[0] >= self.rate_window:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.rate_limit:
+            return True
+        self._admitted.append(now)
+        return False
 
     def _error_for(self, token: str, user_id: str, message: dict[str, Any]) -> int:
         if token in self._expired:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from telegram import BotCommand, CallbackQuery, ChatMemberUpdated, Update
+from telegram import Bot, BotCommand, CallbackQuery, ChatMemberUpdated, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -62,6 +62,32 @@ START_RETRY_DELAYS: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0)
 APOLOGY = "Xin lỗi, hệ thống đang gặp sự cố. Bạn vui lòng thử lại sau."
 
 PtbApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def api_urls(config: TelegramSettings) -> tuple[str, str]:
+    """PTB's ``base_url`` and ``base_file_url`` for the configured Bot API root."""
+    root = _api_root(config)
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+def bot_request(connections: int = MAX_CONCURRENT_UPDATES) -> AiohttpRequest:
+    """The HTTP client (aiohttp, default timeouts) of every Bot API call but getUpdates."""
+    return AiohttpRequest(connections=connections)
+
+
+def make_bot(config: TelegramSettings, *, connections: int = MAX_CONCURRENT_UPDATES) -> Bot:
+    """A bare Bot on the same plumbing as the Application's (for senders that run without
+    one, e.g. broadcasts). Its HTTP client is started with ``bot.request.initialize()``, so
+    nothing is asked of Telegram (no getMe) until a message is sent."""
+    base_url, base_file_url = api_urls(config)
+    return Bot(
+        _token(config),
+        base_url=base_url,
+        base_file_url=base_file_url,
+        request=bot_request(connections),
+        # Never used nor initialized; given so PTB does not build its httpx client.
+        get_updates_request=AiohttpRequest(connections=1),
+    )
 
 
 class _PerChatProcessor(BaseUpdateProcessor):
@@ -127,14 +153,14 @@ class TelegramBot:
         return self._channel
 
     def _build(self, services: Services, *, polling: bool) -> PtbApplication:
-        root = _api_root(self.config)
+        base_url, base_file_url = api_urls(self.config)
         builder = (
             Application.builder()
             .token(self.token)
-            .base_url(f"{root}/bot")
-            .base_file_url(f"{root}/file/bot")
+            .base_url(base_url)
+            .base_file_url(base_file_url)
             .concurrent_updates(_PerChatProcessor(MAX_CONCURRENT_UPDATES))
-            .request(AiohttpRequest(connections=MAX_CONCURRENT_UPDATES))
+            .request(bot_request())
             # Long polling holds its request open for the whole timeout.
             .get_updates_request(AiohttpRequest(connections=1, read_timeout=60.0))
         )

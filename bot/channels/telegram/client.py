@@ -8,7 +8,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -49,9 +49,38 @@ def _seconds(exc: RetryAfter) -> float:
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
+# DeliveryError.kind of the permanent failures a broadcast ledger tells apart.
+BLOCKED_KIND = "blocked"
+NOT_FOUND_KIND = "not_found"
+# Bad Request texts meaning the chat does not exist (any more) for the bot. PTB strips the
+# "Bad Request: " prefix and capitalizes the rest, so they are compared in lower case.
+_GONE = ("chat not found", "user not found")
+
+
+def classify(exc: TelegramError, token: str) -> DeliveryError:
+    """Telegram's error as a channel-neutral DeliveryError (the token never in its reason):
+    blocked or deactivated (403) → permanent, kind "blocked"; a chat that does not exist →
+    permanent, kind "not_found"; any other refusal (400) → permanent; flood control (429) →
+    retry after Telegram's pause; network trouble, 5xx, a rejected token → retry."""
+    reason = _redact(exc.message, token)
+    # Order matters: BadRequest and TimedOut are NetworkErrors.
+    if isinstance(exc, Forbidden):
+        return DeliveryError(reason, permanent=True, kind=BLOCKED_KIND)
+    if isinstance(exc, RetryAfter):
+        return DeliveryError(reason, permanent=False, retry_after=_seconds(exc))
+    if isinstance(exc, BadRequest):
+        gone = any(text in reason.lower() for text in _GONE)
+        return DeliveryError(reason, permanent=True, kind=NOT_FOUND_KIND if gone else None)
+    if isinstance(exc, ChatMigrated):
+        return DeliveryError(reason, permanent=True)
+    if isinstance(exc, NetworkError | InvalidToken):
+        return DeliveryError(reason, permanent=False)
+    return DeliveryError(f"{type(exc).__name__}: {reason}", permanent=False)
+
 
 class TelegramChannel:
-    """Sends neutral replies to a chat. Used for answers and, later, for broadcasts."""
+    """Sends neutral replies to a chat. Used for answers; ``TelegramCourier``
+    (broadcast.py) extends it for campaigns."""
 
     def __init__(self, bot: Bot, subscribers: SubscriberRepository, token: str) -> None:
         self._bot = bot
@@ -81,15 +110,7 @@ class TelegramChannel:
                     params["text"] = plain(message.source)
                 if message.markup is not None:
                     params["reply_markup"] = message.markup
-                # The Bot API's own request path (errors become the usual TelegramError
-                # subclasses), without turning every answer into a Message object: that
-                # conversion was a tenth of the cost of a reply under load.
-                await self._bot.request.post(
-                    f"{self._bot.base_url}/sendMessage",
-                    request_data=RequestData(
-                        parameters=[RequestParameter.from_input(k, v) for k, v in params.items()]
-                    ),
-                )
+                await self._post("sendMessage", params)
                 return
             except TelegramError as exc:
                 error = await self._classify(chat_id, exc)
@@ -105,19 +126,24 @@ class TelegramChannel:
                     continue
                 raise error from None
 
+    async def _post(self, method: str, params: dict[str, object]) -> Any:
+        """Call ``method`` and return the answer's ``result`` as JSON. The Bot API's own
+        request path (errors become the usual TelegramError subclasses), without turning
+        every answer into a Message object: that conversion was a tenth of the cost of a
+        reply under load."""
+        return await self._bot.request.post(
+            f"{self._bot.base_url}/{method}",
+            request_data=RequestData(
+                parameters=[RequestParameter.from_input(k, v) for k, v in params.items()]
+            ),
+        )
+
     async def _classify(self, chat_id: str, exc: TelegramError) -> DeliveryError:
-        reason = _redact(exc.message, self._token)
-        # Order matters: BadRequest and TimedOut are NetworkErrors.
-        if isinstance(exc, Forbidden):
+        """``classify``, and a chat that blocked the bot marked blocked."""
+        error = classify(exc, self._token)
+        if error.kind == BLOCKED_KIND:
             await self._mark_blocked(chat_id)
-            return DeliveryError(reason, permanent=True)
-        if isinstance(exc, RetryAfter):
-            return DeliveryError(reason, permanent=False, retry_after=_seconds(exc))
-        if isinstance(exc, ChatMigrated | BadRequest):
-            return DeliveryError(reason, permanent=True)
-        if isinstance(exc, NetworkError | InvalidToken):
-            return DeliveryError(reason, permanent=False)
-        return DeliveryError(f"{type(exc).__name__}: {reason}", permanent=False)
+        return error
 
     async def _mark_blocked(self, chat_id: str) -> None:
         try:

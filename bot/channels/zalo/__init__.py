@@ -18,7 +18,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from bot.channels.delivery import DeliveryError
@@ -26,8 +25,10 @@ from bot.channels.zalo.client import (
     CHANNEL,
     CHOOSE_BY_NUMBER_DEFAULT,
     CHOOSE_BY_NUMBER_KEY,
+    HTTP_TIMEOUT,
     TokenRefreshError,
     ZaloChannel,
+    http_session,
 )
 from bot.channels.zalo.render import (
     MAX_TEXT_CHARS,
@@ -64,8 +65,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=15)
-
 ZALO_CHANNEL = web.AppKey("zalo_channel", ZaloChannel)
 ZALO_WEBHOOK = web.AppKey("zalo_webhook", ZaloWebhook)
 
@@ -86,7 +85,7 @@ async def _zalo_ctx(app: web.Application) -> AsyncIterator[None]:
     hint = CHOOSE_BY_NUMBER_DEFAULT
     if CHOOSE_BY_NUMBER_KEY in services.kb.messages:
         hint = services.dispatcher.context.say(CHOOSE_BY_NUMBER_KEY)
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
+    async with http_session() as http:
         storage = services.storage
         channel = ZaloChannel(
             settings, http, storage.tokens, storage.subscribers, storage.choices, choose_hint=hint

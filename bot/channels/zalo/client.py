@@ -36,6 +36,11 @@ TOKEN_CHECK_INTERVAL_SECONDS = 10 * 60
 # themselves, pass rate_limit_delays=() to get the error at once.
 RATE_LIMIT_DELAYS = (1.0, 3.0)
 RATE_LIMIT_RETRY_AFTER = 30.0
+# The documented limit is per minute: a sender that paces a whole broadcast waits this long
+# for the window to have surely moved on.
+BROADCAST_RATE_LIMIT_RETRY_AFTER = 60.0
+# Every request's client timeout (a stuck call must not hold a reply or a broadcast).
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 # §3.6 error codes.
 TOKEN_ERRORS = frozenset({-216, -220})
@@ -43,6 +48,13 @@ RATE_LIMITED = -32
 # The citizen cannot be written to now: not a follower (-213), banned or inactive for 45 days
 # (-227), outside the 7-day interaction window (-230, -232). Their next message reopens it.
 UNREACHABLE_ERRORS = frozenset({-213, -227, -230, -232})
+# What DeliveryError.kind says of each, for the broadcast ledger.
+UNREACHABLE_KINDS = {
+    -213: "not_follower",
+    -227: "blocked",
+    -230: "out_of_window",
+    -232: "out_of_window",
+}
 # Worth trying again later: the platform's "send message failed".
 TRANSIENT_ERRORS = frozenset({-200})
 # §3.2 [?]: whether /message/cs takes the button template without template_type is unverified;
@@ -52,6 +64,11 @@ TEMPLATE_REJECTED = frozenset({-201, -233})
 # default is used (see the README's Zalo section).
 CHOOSE_BY_NUMBER_KEY = "choose_by_number"
 CHOOSE_BY_NUMBER_DEFAULT = "Gõ số thứ tự (ví dụ: 2) để chọn."
+
+
+def http_session() -> aiohttp.ClientSession:
+    """The HTTP client of the OA API (and of the token refreshes)."""
+    return aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
 
 
 class TokenRefreshError(Exception):
@@ -74,6 +91,7 @@ class ZaloChannel:
         *,
         choose_hint: str = CHOOSE_BY_NUMBER_DEFAULT,
         rate_limit_delays: Sequence[float] = RATE_LIMIT_DELAYS,
+        rate_limit_retry_after: float = RATE_LIMIT_RETRY_AFTER,
     ) -> None:
         self._settings = settings
         self._http = http
@@ -82,6 +100,7 @@ class ZaloChannel:
         self._choices = choices
         self._choose_hint = choose_hint
         self.rate_limit_delays = tuple(rate_limit_delays)
+        self.rate_limit_retry_after = rate_limit_retry_after
         self._message_url = settings.api_url.rstrip("/") + "/v3.0/oa/message/cs"
         self._token_url = settings.oauth_url.rstrip("/") + "/v4/oa/access_token"
 
@@ -227,7 +246,9 @@ class ZaloChannel:
             await self._choices.remember(CHANNEL, user_id, payloads)
         return f"{text}\n\n{listed}" if text else listed
 
-    async def _post(self, user_id: str, message: dict[str, Any]) -> None:
+    async def _post(self, user_id: str, message: dict[str, Any]) -> str | None:
+        """Send one message (refreshing a rejected token once, waiting out -32 as
+        ``rate_limit_delays`` allow); Zalo's ``data.message_id``, or DeliveryError."""
         body = {"recipient": {"user_id": user_id}, "message": message}
         pair = await self.ensure_fresh()
         if pair is None:
@@ -236,9 +257,9 @@ class ZaloChannel:
         refreshed = False
         delays = list(self.rate_limit_delays)
         while True:
-            code, text = await self._call(token, body)
+            code, text, message_id = await self._call(token, body)
             if code == 0:
-                return
+                return message_id
             if code in TOKEN_ERRORS and not refreshed:
                 # §5: refresh and re-send once; TokenStore makes sure only one worker uses
                 # the single-use refresh token, the others get its result.
@@ -257,7 +278,7 @@ class ZaloChannel:
                 raise DeliveryError(
                     f"rate limited ({code})",
                     permanent=False,
-                    retry_after=RATE_LIMIT_RETRY_AFTER,
+                    retry_after=self.rate_limit_retry_after,
                     code=code,
                 )
             if code in UNREACHABLE_ERRORS:
@@ -265,12 +286,18 @@ class ZaloChannel:
                     CHANNEL, user_id, UNREACHABLE, source="zalo:send"
                 )
                 log.info("Zalo: subscriber marked unreachable (error %s: %s)", code, text)
-                raise DeliveryError(f"unreachable ({code}: {text})", permanent=True, code=code)
+                raise DeliveryError(
+                    f"unreachable ({code}: {text})",
+                    permanent=True,
+                    code=code,
+                    kind=UNREACHABLE_KINDS.get(code),
+                )
             permanent = code not in TOKEN_ERRORS and code not in TRANSIENT_ERRORS
             raise DeliveryError(f"Zalo error {code}: {text}", permanent=permanent, code=code)
 
-    async def _call(self, token: str, body: dict[str, Any]) -> tuple[int, str]:
-        """POST one message; (error code, Zalo's message). Zalo reports errors with HTTP 200."""
+    async def _call(self, token: str, body: dict[str, Any]) -> tuple[int, str, str | None]:
+        """POST one message; (error code, Zalo's message, data.message_id). Zalo reports
+        errors with HTTP 200."""
         try:
             async with self._http.post(
                 self._message_url, json=body, headers={"access_token": token}
@@ -290,7 +317,13 @@ class ZaloChannel:
             raise DeliveryError(
                 "unexpected error field from the Zalo API", permanent=False
             ) from None
-        return code, _scrub(str(data.get("message", ""))[:200], token)
+        payload = data.get("data")
+        message_id = payload.get("message_id") if isinstance(payload, dict) else None
+        return (
+            code,
+            _scrub(str(data.get("message", ""))[:200], token),
+            None if message_id is None else str(message_id),
+        )
 
 
 def _scrub(text: str, secret: str) -> str:

@@ -126,6 +126,11 @@ async def purge_expired(
         now - dt.timedelta(days=privacy.conversation_retention_days)
     )
     gaps = await storage.gaps.purge(now - dt.timedelta(days=privacy.gap_retention_days))
+    deliveries = await storage.campaigns.purge_deliveries(
+        now - dt.timedelta(days=privacy.delivery_retention_days)
+    )
+    if deliveries:
+        log.info("retention: deleted %d broadcast delivery records", deliveries)
     # Delivery ids are remembered as long as a platform may redeliver them, and no longer.
     await storage.updates.purge(now - dt.timedelta(seconds=settings.zalo.event_max_age_seconds))
     if turns or gaps:

@@ -66,6 +66,8 @@ class PrivacySettings(BaseModel):
 
     conversation_retention_days: int = Field(90, ge=1)
     gap_retention_days: int = Field(365, ge=1)
+    # The broadcast ledger (who got which campaign) of sendings finished this long ago.
+    delivery_retention_days: int = Field(365, ge=1)
 
 
 class TelegramSettings(BaseModel):

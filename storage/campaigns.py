@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -643,6 +643,18 @@ class CampaignRepository:
                     Delivery.subscriber_id.in_(gone.scalar_subquery()),
                 )
                 .values(status=SKIPPED, last_error="no longer subscribed", updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def purge_deliveries(self, before: dt.datetime) -> int:
+        """Forget who received the runs that finished before ``before`` (retention); the
+        campaigns and their runs, with their totals, stay."""
+        finished = select(CampaignRun.id).where(CampaignRun.finished_at < before)
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(Delivery)
+                .where(Delivery.run_id.in_(finished.scalar_subquery()))
                 .execution_options(synchronize_session=False)
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -319,3 +319,23 @@ async def _until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+async def test_ledger_of_finished_runs_is_purged_after_retention(
+    storage: Storage, database_url: str
+) -> None:
+    settings = _settings(database_url)
+    await _people(storage, "telegram", 3, ["tthc"])
+    campaigns = _campaigns(storage, settings)
+    cid = await _approved(campaigns)
+    courier = MemoryCourier("telegram")
+    async with _engine(storage, settings, courier) as engine:
+        run = await campaigns.send_now(cid, actor="Lan")
+        await asyncio.wait_for(engine.wait(run.id, poll=0.05), 20)
+    now = dt.datetime.now(dt.UTC)
+    assert await storage.campaigns.purge_deliveries(now - dt.timedelta(days=1)) == 0
+    assert await storage.campaigns.purge_deliveries(now + dt.timedelta(seconds=1)) == 3
+    assert await storage.campaigns.deliveries(run.id) == []
+    kept = await storage.campaigns.run(run.id)
+    assert kept is not None
+    assert kept.total == 3

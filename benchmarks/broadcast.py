@@ -239,9 +239,9 @@ async def bare_loop(courier: Any, message: Any, count: int, in_flight: int) -> f
 async def engine_child(config: dict[str, Any]) -> dict[str, Any]:
     """Seed, measure the bare loop (optional), then one campaign through the engine."""
     from bot.channels.couriers import open_couriers
-    from bot.services import build_campaigns, open_services, opt_out_line
+    from bot.services import broadcast_engine, build_campaigns, open_services, opt_out_line
     from bot.settings import Settings
-    from broadcasts.engine import UNLIMITED_IN_FLIGHT, BroadcastEngine
+    from broadcasts.engine import UNLIMITED_IN_FLIGHT
     from broadcasts.message import compose
     from storage.seed import bulk_subscribers
 
@@ -261,14 +261,7 @@ async def engine_child(config: dict[str, Any]) -> dict[str, Any]:
                 result["ceiling"] = await bare_loop(
                     couriers["telegram"], message, int(config["ceiling"]), in_flight
                 )
-            engine = BroadcastEngine(
-                campaigns,
-                services.storage.rate_buckets,
-                couriers,
-                settings.broadcast,
-                opt_out_line=opt_out_line(services),
-                worker="bench",
-            )
+            engine = broadcast_engine(services, couriers, worker="bench")
             async with engine:
                 run = await campaigns.send_now(campaign_id, actor=AUTHOR)
                 # Polled as `bot campaign send --wait` does; the time comes from the run's

@@ -30,7 +30,7 @@ import random
 import socket
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
@@ -114,7 +114,10 @@ class BroadcastEngine:
         self._runs: dict[int, _RunInfo] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
-        self._outcomes: list[Outcome] = []
+        self._outcomes: list[tuple[str, Outcome]] = []
+        # Per channel, outcomes not yet written: their rows are still "sending" in the
+        # database, so they count as in flight (the crash window) until written.
+        self._unwritten: Counter[str] = Counter()
         self._outcome_added = asyncio.Event()
         self._last_per_chat: dict[tuple[str, str], float] = {}
         self._holds: dict[str, float] = {}
@@ -283,7 +286,10 @@ class BroadcastEngine:
                 if hold > 0:
                     await self._sleep(hold)
                     continue
-                free = limit - len(running)
+                free = limit - len(running) - self._unwritten[channel]
+                if free <= 0 and not running:
+                    await self._sleep(OUTCOME_FLUSH_SECONDS)  # until the ledger catches up
+                    continue
                 if free <= 0:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -344,7 +350,7 @@ class BroadcastEngine:
                 await self.repo.release(self.worker, [row.id])
                 return
             else:
-                self._record(Outcome(row.id, CANCELLED, error="campaign cancelled"))
+                self._record(channel, Outcome(row.id, CANCELLED, error="campaign cancelled"))
                 return
         if channel == "telegram" and self.settings.telegram_per_chat_seconds:
             await self._space_chat(channel, row.external_id)
@@ -360,7 +366,7 @@ class BroadcastEngine:
             await self._failed(channel, row, info, error, rate)
             return
         info.recent.append(False)
-        self._record(Outcome(row.id, SENT, message_id=message_id))
+        self._record(channel, Outcome(row.id, SENT, message_id=message_id))
 
     async def _space_chat(self, channel: str, chat: str) -> None:
         """Telegram: at most one message per chat per ``telegram_per_chat_seconds`` (two
@@ -389,25 +395,27 @@ class BroadcastEngine:
             recipient = exc.kind in RECIPIENT_KINDS
             info.recent.append(not recipient)
             status = OUT_OF_WINDOW if exc.kind == "out_of_window" else FAILED
-            self._record(Outcome(row.id, status, error=exc.kind or exc.reason))
+            self._record(channel, Outcome(row.id, status, error=exc.kind or exc.reason))
         elif row.attempts >= self.settings.max_attempts:
             info.recent.append(True)
             self._record(
+                channel,
                 Outcome(
                     row.id, FAILED, error=f"gave up after {row.attempts} attempts: {exc.reason}"
-                )
+                ),
             )
         else:
             if exc.retry_after is None:
                 info.recent.append(True)
             delay = exc.retry_after if exc.retry_after is not None else self._backoff(row.attempts)
             self._record(
+                channel,
                 Outcome(
                     row.id,
                     PENDING,
                     error=exc.reason,
                     next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-                )
+                ),
             )
         await self._check_error_rate(row.run_id, info)
 
@@ -438,8 +446,9 @@ class BroadcastEngine:
 
     # the ledger
 
-    def _record(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
+    def _record(self, channel: str, outcome: Outcome) -> None:
+        self._outcomes.append((channel, outcome))
+        self._unwritten[channel] += 1
         if len(self._outcomes) >= OUTCOME_BATCH:
             self._outcome_added.set()
 
@@ -459,7 +468,8 @@ class BroadcastEngine:
             return
         batch, self._outcomes = self._outcomes, []
         try:
-            await self.repo.finish(self.worker, batch)
+            await self.repo.finish(self.worker, [outcome for _, outcome in batch])
         except Exception:
             self._outcomes = batch + self._outcomes
             raise
+        self._unwritten.subtract(channel for channel, _ in batch)

@@ -33,9 +33,8 @@ import aiohttp
 import pytest
 
 from bot.channels.couriers import open_couriers
-from bot.services import build_campaigns, open_services, open_storage, opt_out_line
+from bot.services import broadcast_engine, build_campaigns, open_services, open_storage
 from bot.settings import BroadcastSettings, DatabaseSettings, Settings, TelegramSettings
-from broadcasts.engine import BroadcastEngine
 from broadcasts.workflow import Campaigns, CampaignSpec
 from storage.campaigns import RUN_DONE, SENT, UNCERTAIN
 from tests.fakes.telegram_api import RATE_RETRY_AFTER, FakeTelegram
@@ -505,14 +504,7 @@ async def test_429s_from_a_stricter_platform_are_honoured(sqlite_url: str) -> No
             await campaigns.submit(campaign.id, actor=AUTHOR)
             await campaigns.approve(campaign.id, by=APPROVER)
             async with open_couriers(settings, services) as couriers:
-                engine = BroadcastEngine(
-                    campaigns,
-                    services.storage.rate_buckets,
-                    couriers,
-                    settings.broadcast,
-                    opt_out_line=opt_out_line(services),
-                    supervise_interval=0.05,
-                )
+                engine = broadcast_engine(services, couriers, supervise_interval=0.05)
                 async with engine:
                     run = await campaigns.send_now(campaign.id, actor=APPROVER)
                     final = await asyncio.wait_for(engine.wait(run.id, poll=0.05), 30)

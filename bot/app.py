@@ -83,19 +83,21 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Campaign scheduler (one leader among the workers) and broadcast senders (every
-    worker), over the channels that are configured."""
+async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """What the bot sends without being asked, over the channels that are configured:
+    campaigns (the scheduler, with one leader among the workers, and the senders, in every
+    worker) unless BOT_BROADCAST_ENABLED=false, and staff answers to citizens' feedback."""
     settings = app[SETTINGS]
-    if not settings.broadcast.enabled:
-        yield
-        return
     from bot.channels.couriers import open_couriers
+    from bot.notices import AnswerNotifier
     from bot.services import broadcast_engine
     from broadcasts.scheduler import CampaignScheduler
 
     services = app[SERVICES]
-    async with open_couriers(settings, services) as couriers:
+    async with open_couriers(settings, services) as couriers, AnswerNotifier(services, couriers):
+        if not settings.broadcast.enabled:
+            yield
+            return
         engine = broadcast_engine(services, couriers)
         scheduler = CampaignScheduler(engine.campaigns, settings.database.url, settings.broadcast)
         await scheduler.start()
@@ -117,5 +119,5 @@ def create_app(settings: Settings) -> web.Application:
     # Channel adapters add their webhook routes and lifecycles only when configured.
     telegram.setup(app, settings)
     zalo.setup(app, settings)
-    app.cleanup_ctx.append(_broadcast_ctx)
+    app.cleanup_ctx.append(_push_ctx)
     return app

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import cli_campaigns, cli_subscribers
+from bot import cli_campaigns, cli_feedback, cli_subscribers
 from bot.settings import Settings
 from content.loader import ContentError, load_pack
 from content.search import FaqEngine, MatchResult, Outcome
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cli_subscribers.add_parser(sub)
     cli_campaigns.add_parser(sub)
+    cli_feedback.add_parser(sub)
     return parser
 
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "telegram": _telegram,
         "subscribers": cli_subscribers.run,
         "campaign": cli_campaigns.run,
+        "feedback": cli_feedback.run,
     }
     try:
         return commands[args.command](args, settings)

@@ -480,7 +480,7 @@ async def _list(args: argparse.Namespace, context: _Context) -> int:
         (
             str(c.id),
             _status_label(c.status),
-            _shorten(c.name, 40),
+            shorten(c.name, 40),
             _schedule_text(c, context),
             ", ".join(c.channels),
             c.author,
@@ -1073,7 +1073,7 @@ def _clock_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _shorten(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -30,16 +30,24 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
-import io
-import json
 import sys
-import unicodedata
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.cli_text import (
+    CannotWrite,
+    csv_cell,
+    open_output,
+    pad,
+    positive,
+    printable,
+    safe_json,
+    shorten,
+    text_width,
+)
 from bot.settings import Settings
 
 if TYPE_CHECKING:  # the database layer (SQLAlchemy) loads only when a command runs
@@ -69,9 +77,7 @@ EXPORT_COLUMNS = (
     "consent_source",
     "last_interaction_at",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NAME_WIDTH = 30
-SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,7 +100,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "list", parents=[filters, as_json], help="the first subscribers, as a table"
     )
     listing.add_argument(
-        "--limit", type=_positive, default=50, metavar="N", help="at most N rows (50)"
+        "--limit", type=positive, default=50, metavar="N", help="at most N rows (50)"
     )
     actions.add_parser("count", parents=[filters, as_json], help="totals per channel and status")
     export = actions.add_parser(
@@ -104,16 +110,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     export.add_argument(
         "--output", type=Path, metavar="FILE", help="write to FILE (default: standard output)"
     )
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"cần một số nguyên dương, không phải {value!r}")
-    return number
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -134,10 +130,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 return await _list(views, args.limit, args.json)
         export = _export_csv if args.format == "csv" else _export_json
         try:
-            with _output(args.output) as out:
+            with open_output(args.output) as out:
                 async with contextlib.aclosing(repository.iter_views(**filters)) as views:
                     written = await export(views, out)
-        except _CannotWrite as exc:
+        except CannotWrite as exc:
             print(exc, file=sys.stderr)
             return 1
     where = f" vào {args.output}" if args.output else ""
@@ -157,7 +153,7 @@ async def _list(views: AsyncIterator[SubscriberView], limit: int, as_json: bool)
             break
         rows.append(view)
     if as_json:
-        print(_safe_json([_record(v) for v in rows], indent=2))
+        print(safe_json([_record(v) for v in rows], indent=2))
         return 0
     if not rows:
         print("Không có người đăng ký nào khớp điều kiện.")
@@ -175,20 +171,20 @@ async def _list(views: AsyncIterator[SubscriberView], limit: int, as_json: bool)
     table = [
         (
             str(v.id),
-            _printable(v.channel),
-            _printable(v.external_id),
-            _shorten(_printable(v.display_name or "-"), NAME_WIDTH),
-            _printable(v.status),
-            _printable(", ".join(v.topics) or "-"),
+            printable(v.channel),
+            printable(v.external_id),
+            shorten(printable(v.display_name or "-"), NAME_WIDTH),
+            printable(v.status),
+            printable(", ".join(v.topics) or "-"),
             _local(v.consent_at),
             _local(v.last_interaction_at),
         )
         for v in rows
     ]
-    widths = [max(_width(cells[i]) for cells in [headers, *table]) for i in range(len(headers))]
+    widths = [max(text_width(cells[i]) for cells in [headers, *table]) for i in range(len(headers))]
     for cells in [headers, *table]:
         padded = (
-            _pad(cell, width, right=i == 0)
+            pad(cell, width, right=i == 0)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         )
         print("  ".join(padded).rstrip())
@@ -202,48 +198,6 @@ async def _list(views: AsyncIterator[SubscriberView], limit: int, as_json: bool)
 
 def _local(moment: dt.datetime | None) -> str:
     return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M") if moment else "-"
-
-
-def _printable(text: str) -> str:
-    """``text`` with every control or format character (ANSI escapes, CR, bidi overrides,
-    line separators …) written as a visible escape, so a name cannot drive the terminal."""
-    return "".join(
-        _escape(c) if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") else c
-        for c in text
-    )
-
-
-def _escape(char: str) -> str:
-    """How Python spells ``char`` in a string literal: ``\\t``, ``\\x1b``, ``\\u202e``…"""
-    if char in SHORT_ESCAPES:
-        return SHORT_ESCAPES[char]
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _width(text: str) -> int:
-    """Terminal columns: combining marks take none, wide (CJK, most emoji) characters two."""
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-        for c in text
-    )
-
-
-def _shorten(text: str, width: int) -> str:
-    if _width(text) <= width:
-        return text
-    while _width(text) > width - 1:
-        text = text[:-1]
-    return text + "…"
-
-
-def _pad(text: str, width: int, *, right: bool = False) -> str:
-    fill = " " * (width - _width(text))
-    return fill + text if right else text + fill
 
 
 # --- count ----------------------------------------------------------------------------------
@@ -260,7 +214,7 @@ def _print_counts(groups: dict[tuple[str, str], int], as_json: bool) -> None:
     total = sum(groups.values())
     if as_json:
         print(
-            _safe_json(
+            safe_json(
                 {
                     "total": total,
                     "by_channel": dict(sorted(by_channel.items())),
@@ -275,56 +229,28 @@ def _print_counts(groups: dict[tuple[str, str], int], as_json: bool) -> None:
     if not total:
         return
     statuses = list(by_status)  # the four known ones first, then any other found
-    headers = ["Kênh", *(STATUS_LABELS.get(s, _printable(s)).capitalize() for s in statuses)]
+    headers = ["Kênh", *(STATUS_LABELS.get(s, printable(s)).capitalize() for s in statuses)]
     headers.append("Tổng")
     table = [
         [
-            _printable(channel),
+            printable(channel),
             *(str(cross[channel].get(s, 0)) for s in statuses),
             str(by_channel[channel]),
         ]
         for channel in sorted(cross)
     ]
     table.append(["Tổng", *(str(by_status[s]) for s in statuses), str(total)])
-    widths = [max(_width(row[i]) for row in [headers, *table]) for i in range(len(headers))]
+    widths = [max(text_width(row[i]) for row in [headers, *table]) for i in range(len(headers))]
     for row in [headers, *table]:
         print(
             "  ".join(
-                _pad(cell, width, right=i > 0)
+                pad(cell, width, right=i > 0)
                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
 
 
 # --- export ---------------------------------------------------------------------------------
-
-
-class _CannotWrite(Exception):
-    """The output file cannot be opened (message for people, in Vietnamese)."""
-
-
-@contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    """UTF-8 text with the line ends the writer chose, to FILE or to standard output."""
-    if path is not None:
-        try:
-            file = path.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise _CannotWrite(f"Không ghi được tệp {path}: {exc.strerror or exc}") from exc
-        with file:
-            yield file
-        return
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # already a text-only stream (e.g. replaced by a caller)
-        yield sys.stdout
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        yield stream
-    finally:
-        stream.flush()
-        stream.detach()
 
 
 async def _export_csv(views: AsyncIterator[SubscriberView], out: TextIO) -> int:
@@ -335,23 +261,16 @@ async def _export_csv(views: AsyncIterator[SubscriberView], out: TextIO) -> int:
     async for view in views:
         record = _record(view)
         record["topics"] = ";".join(view.topics)
-        writer.writerow(_csv_cell(record[column]) for column in EXPORT_COLUMNS)
+        writer.writerow(csv_cell(record[column]) for column in EXPORT_COLUMNS)
         written += 1
     return written
-
-
-def _csv_cell(value: Any) -> Any:
-    """Text a spreadsheet would take for a formula gets an apostrophe in front."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return "" if value is None else value
 
 
 async def _export_json(views: AsyncIterator[SubscriberView], out: TextIO) -> int:
     """A JSON array, one subscriber per line, written as they are read."""
     written = 0
     async for view in views:
-        out.write(("[\n" if written == 0 else ",\n") + _safe_json(_record(view)))
+        out.write(("[\n" if written == 0 else ",\n") + safe_json(_record(view)))
         written += 1
     out.write("\n]\n" if written else "[]\n")
     return written
@@ -375,23 +294,3 @@ def _iso(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(VIETNAM).replace(microsecond=0).isoformat()
-
-
-def _safe_json(value: Any, *, indent: int | None = None) -> str:
-    """JSON with Vietnamese kept readable but every invisible or terminal-steering character
-    escaped (JSON itself only escapes U+0000–U+001F)."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return "".join(
-        _json_escape(c)
-        if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
-        else c
-        for c in text
-    )
-
-
-def _json_escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000  # a UTF-16 surrogate pair, as JSON spells characters beyond the BMP
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

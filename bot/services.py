@@ -11,23 +11,26 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
-from content.loader import load_pack
+from content.loader import BUNDLED_PACK, load_pack
 from content.models import KnowledgeBase
 from content.search import FaqEngine, Thresholds
-from handlers import faq, start, subscriptions, topics
+from handlers import complaints, faq, feedback, privacy, start, subscriptions, survey, topics
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
 from storage.campaigns import CampaignRepository
 from storage.channels import OfferedChoices, ProcessedUpdates, TokenStore
+from storage.feedback import FeedbackRepository
 from storage.log_writer import LogWriter
 from storage.rate_buckets import RateBuckets
 from storage.repositories import ConversationLog, GapLog
+from storage.sessions import CitizenSessions
 from storage.subscribers import SubscriberRepository
 
 if TYPE_CHECKING:
@@ -50,6 +53,26 @@ def build_engine(settings: Settings, kb: KnowledgeBase | None = None) -> FaqEngi
         suggestions=faq_settings.suggestions,
     )
     return FaqEngine(kb, thresholds)
+
+
+_ENGINES: dict[tuple[Any, ...], FaqEngine] = {}
+
+
+def shared_engine(settings: Settings) -> FaqEngine:
+    """``build_engine``, once per process while the pack's files and the thresholds are the
+    same: every ``open_services`` of one process (a CLI command, the test suite) shares the
+    index instead of spending a second building it again. The engine is read-only."""
+    folder = Path(settings.content.dir) if settings.content.dir else BUNDLED_PACK
+    files = sorted(folder.rglob("*.yaml")) if folder.is_dir() else []
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    key = (str(folder.resolve()), stamp, settings.faq.model_dump_json(), dt.date.today())
+    engine = _ENGINES.get(key)
+    if engine is None:
+        engine = build_engine(settings)
+        if len(_ENGINES) >= 4:
+            _ENGINES.clear()
+        _ENGINES[key] = engine
+    return engine
 
 
 @dataclass(slots=True)
@@ -86,6 +109,8 @@ class Storage:
     choices: OfferedChoices
     campaigns: CampaignRepository
     rate_buckets: RateBuckets
+    sessions: CitizenSessions
+    feedback: FeedbackRepository
 
 
 @asynccontextmanager
@@ -109,6 +134,8 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
                 OfferedChoices(sessions),
                 CampaignRepository(sessions),
                 RateBuckets(sessions),
+                CitizenSessions(sessions),
+                FeedbackRepository(sessions),
             )
         finally:
             await writer.close()
@@ -131,6 +158,12 @@ async def purge_expired(
     )
     if deliveries:
         log.info("retention: deleted %d broadcast delivery records", deliveries)
+    contacts = await storage.feedback.purge_contacts(
+        now - dt.timedelta(days=settings.feedback.contact_retention_days)
+    )
+    if contacts:
+        log.info("retention: erased contact fields of %d closed feedback items", contacts)
+    await storage.sessions.purge(now)
     # Delivery ids are remembered as long as a platform may redeliver them, and no longer.
     await storage.updates.purge(now - dt.timedelta(seconds=settings.zalo.event_max_age_seconds))
     if turns or gaps:
@@ -140,14 +173,32 @@ async def purge_expired(
 
 @asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
-    engine = build_engine(settings)
+    engine = shared_engine(settings)
     async with open_storage(settings, migrate=migrate) as storage:
         context = HandlerContext(
-            engine.kb, engine, storage.conversations, storage.gaps, storage.subscribers
+            engine.kb,
+            engine,
+            storage.conversations,
+            storage.gaps,
+            storage.subscribers,
+            storage.sessions,
+            storage.feedback,
+            settings.feedback,
         )
         # Order matters: the first route that matches wins; the FAQ catches all other text.
+        # A guided flow (survey, complaint) in progress takes the citizen's messages first.
         dispatcher = Dispatcher(
-            [start.router, subscriptions.router, topics.router, faq.router], context
+            [
+                start.router,
+                privacy.router,
+                survey.router,
+                complaints.router,
+                feedback.router,
+                subscriptions.router,
+                topics.router,
+                faq.router,
+            ],
+            context,
         )
         yield Services(settings, engine, storage, dispatcher)
 

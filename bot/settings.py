@@ -137,6 +137,23 @@ class BroadcastSettings(BaseModel):
     enabled: bool = True
 
 
+class FeedbackSettings(BaseModel):
+    """Satisfaction surveys, complaints and their handling (``BOT_FEEDBACK_*``)."""
+
+    # A survey or complaint left unanswered this long lapses (a survey is kept as partial).
+    flow_minutes: int = Field(60, ge=1)
+    # Handling deadlines per kind, from filing; the complaint's is told to the citizen and
+    # 'bot feedback list --overdue' shows open items past theirs.
+    complaint_days: int = Field(10, ge=1)
+    survey_days: int = Field(15, ge=1)
+    # Contact fields (phone, dossier code) of closed items are erased this long after closing.
+    contact_retention_days: int = Field(90, ge=1)
+    # How often 'bot serve' looks for staff answers to push to citizens.
+    notify_interval_seconds: float = Field(5.0, gt=0)
+    # Dates shown to citizens and staff, and the months of 'bot feedback stats'.
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
 
@@ -157,4 +174,5 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     zalo: ZaloSettings = ZaloSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     log: LogSettings = LogSettings()

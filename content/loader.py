@@ -20,12 +20,17 @@ from content.models import (
     KnowledgeBase,
     Lexicon,
     PackInfo,
+    ServicePoint,
+    ServicePointGroup,
     SubscriptionTopic,
     Topic,
 )
 from content.normalize import nfc
 
 BUNDLED_PACK = Path(__file__).parent / "pack"
+# libyaml's safe loader where PyYAML was built with it (ten times faster on a whole pack);
+# the pure-Python one otherwise. Both are the safe loader: plain data, no Python objects.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -97,7 +102,8 @@ class _Loader:
                 self.problem(str(path), "thiếu tệp")
             return None
         try:
-            return _clean(yaml.safe_load(path.read_text(encoding="utf-8")))
+            text = path.read_text(encoding="utf-8")
+            return _clean(yaml.load(text, Loader=_YAML_LOADER))  # noqa: S506 (a safe loader)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             self.problem(str(path), f"không đọc được YAML ({exc})")
             return None
@@ -199,6 +205,45 @@ class _Loader:
                 website=website,
             )
         return agencies
+
+    def service_groups(self, agencies: set[str]) -> list[ServicePointGroup]:
+        """``service_points.yaml``: groups of service points for the satisfaction survey."""
+        path = self.dir / "service_points.yaml"
+        data = self.read(path, required=False) or []
+        groups: list[ServicePointGroup] = []
+        seen: set[str] = set()
+        for i, item in enumerate(data if isinstance(data, list) else []):
+            where = f"{path} #{i + 1}"
+            if not isinstance(item, dict) or not item.get("id") or not item.get("title"):
+                self.problem(where, "nhóm nơi giải quyết cần 'id' và 'title'")
+                continue
+            points: list[ServicePoint] = []
+            for point in item.get("points") or []:
+                if not isinstance(point, dict) or not point.get("id") or not point.get("name"):
+                    self.problem(f"{path} [{item['id']}]", "mỗi nơi giải quyết cần 'id' và 'name'")
+                    continue
+                point_id = str(point["id"])
+                if not _ID_RE.match(point_id) or point_id in seen:
+                    self.problem(
+                        f"{path} [{point_id}]", "id nơi giải quyết không hợp lệ hoặc bị trùng"
+                    )
+                    continue
+                agency = point.get("agency")
+                if agency and agency not in agencies:
+                    self.problem(
+                        f"{path} [{point_id}]", f"cơ quan không có trong agencies.yaml: {agency}"
+                    )
+                seen.add(point_id)
+                points.append(
+                    ServicePoint(id=point_id, name=point["name"], group=item["id"], agency=agency)
+                )
+            if not points:
+                self.problem(f"{path} [{item['id']}]", "nhóm cần ít nhất một nơi giải quyết")
+                continue
+            groups.append(
+                ServicePointGroup(id=item["id"], title=item["title"], points=tuple(points))
+            )
+        return groups
 
     def messages(self) -> dict[str, str]:
         path = self.dir / "messages.yaml"
@@ -365,6 +410,7 @@ def load_pack(
     entries = loader.entries({t.id for t in topics}, set(agencies))
     lexicon = loader.lexicon()
     subscription_topics = loader.subscription_topics()
+    service_groups = loader.service_groups(set(agencies))
     if loader.problems or info is None:
         raise ContentError(loader.problems or [f"{folder}: pack.yaml không hợp lệ"])
     return KnowledgeBase(
@@ -375,5 +421,6 @@ def load_pack(
         messages=messages,
         lexicon=lexicon,
         subscription_topics=tuple(subscription_topics),
+        service_groups=tuple(service_groups),
         directory=str(folder),
     )

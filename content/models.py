@@ -34,6 +34,25 @@ class Agency:
 
 
 @dataclass(frozen=True, slots=True)
+class ServicePoint:
+    """Where a citizen was served, as the satisfaction survey names it."""
+
+    id: str
+    name: str
+    group: str
+    agency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePointGroup:
+    """A group of service points: the survey's first tap, the point being the second."""
+
+    id: str
+    title: str
+    points: tuple[ServicePoint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class FaqEntry:
     """One question and its answer (an FAQ entry of the knowledge base)."""
 
@@ -88,6 +107,7 @@ class KnowledgeBase:
     messages: dict[str, str]
     lexicon: Lexicon
     subscription_topics: tuple[SubscriptionTopic, ...] = ()
+    service_groups: tuple[ServicePointGroup, ...] = ()
     directory: str = ""
 
     _by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
@@ -95,6 +115,16 @@ class KnowledgeBase:
     def __post_init__(self) -> None:
         # A frozen dataclass sets derived fields through object.__setattr__.
         object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
+
+    def service_point(self, point_id: str) -> ServicePoint | None:
+        for group in self.service_groups:
+            for point in group.points:
+                if point.id == point_id:
+                    return point
+        return None
+
+    def service_group(self, group_id: str) -> ServicePointGroup | None:
+        return next((g for g in self.service_groups if g.id == group_id), None)
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)

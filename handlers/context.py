@@ -10,11 +10,14 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from bot.messages import Inbound
+from bot.messages import Inbound, Reply
+from bot.settings import FeedbackSettings
 from content.models import KnowledgeBase
 from content.search import FaqEngine, MatchResult
 from handlers.router import HandlerResult
+from storage.feedback import FeedbackRepository
 from storage.repositories import ConversationLog, GapLog
+from storage.sessions import CitizenSessions
 from storage.subscribers import SubscriberRepository
 
 # Channels that can push messages to a citizen (and so keep subscriber records).
@@ -38,6 +41,9 @@ class HandlerContext:
     conversations: ConversationLog
     gaps: GapLog
     subscribers: SubscriberRepository
+    sessions: CitizenSessions
+    feedback: FeedbackRepository
+    feedback_settings: FeedbackSettings
 
     def say(self, key: str, **values: Any) -> str:
         """A fixed message from the pack's messages.yaml with its placeholders filled."""
@@ -52,6 +58,17 @@ class HandlerContext:
         mapping.update(values)
         return _FORMATTER.vformat(self.kb.messages[key], (), mapping).strip()
 
+    async def take_notices(self, inbound: Inbound) -> list[Reply]:
+        """Staff answers waiting for this citizen's next message (see handlers.notices)."""
+        from handlers.notices import take_notices
+
+        try:
+            return await take_notices(self, inbound)
+        except Exception:
+            # The citizen's own question still gets its answer; the notice waits.
+            log.exception("could not hand over waiting answers (channel %s)", inbound.channel)
+            return []
+
     async def touch(self, inbound: Inbound) -> None:
         """Keep the subscriber record's last interaction (Zalo's 7-day window depends on it)."""
         if inbound.channel not in PUSH_CHANNELS:
@@ -63,7 +80,13 @@ class HandlerContext:
     async def record_turn(self, inbound: Inbound, result: HandlerResult) -> None:
         """Log the turn. A failing log must not cost the citizen the answer: it is reported
         and the reply still goes out."""
+        if not result.record:
+            return
         text = inbound.text if inbound.payload is None else f"[{inbound.payload}]"
+        if result.private_text:
+            # What a citizen wrote into a complaint or a survey lives in the feedback item
+            # (with its own retention), not twice.
+            text = "[nội dung góp ý]"
         try:
             await self.conversations.record(
                 channel=inbound.channel,

@@ -15,6 +15,7 @@ from bot.messages import Inbound, Reply
 
 if TYPE_CHECKING:
     from handlers.context import HandlerContext
+    from storage.sessions import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,16 @@ class HandlerResult:
     outcome: str | None = None
     entry_id: str | None = None
     score: float | None = None
+    # The citizen's words belong to a feedback item: the log keeps a placeholder instead.
+    private_text: bool = False
+    # False when the turn must leave no trace (the citizen just had their data deleted).
+    record: bool = True
 
 
 Handler = Callable[[Inbound, "HandlerContext"], Awaitable[HandlerResult]]
+# A guided flow's step handler: gets every message while its flow is active, with the saved
+# state; returns None to let go (the message is then routed as usual, the flow abandoned).
+FlowHandler = Callable[[Inbound, "HandlerContext", "SessionState"], Awaitable[HandlerResult | None]]
 TextPredicate = Callable[[str], bool]
 
 
@@ -40,6 +48,7 @@ class Router:
     commands: dict[str, Handler] = field(default_factory=dict)
     payloads: list[tuple[str, Handler]] = field(default_factory=list)
     texts: list[tuple[TextPredicate, Handler]] = field(default_factory=list)
+    flows: dict[str, FlowHandler] = field(default_factory=dict)
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -54,6 +63,15 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             self.payloads.append((prefix, handler))
+            return handler
+
+        return register
+
+    def flow(self, name: str) -> Callable[[FlowHandler], FlowHandler]:
+        """The handler of flow ``name`` (the ``flow`` saved in the citizen's session)."""
+
+        def register(handler: FlowHandler) -> FlowHandler:
+            self.flows[name] = handler
             return handler
 
         return register
@@ -80,11 +98,18 @@ def payload_matches(prefix: str, payload: str) -> bool:
 
 
 class Dispatcher:
-    """Finds the handler for an incoming message, runs it and logs the turn."""
+    """Finds the handler for an incoming message, runs it and logs the turn.
+
+    Before routing it reads the citizen's session (one primary-key lookup): answers from
+    staff that wait for this citizen go out first, and a guided flow in progress (a survey,
+    a complaint) gets the message before the ordinary routes."""
 
     def __init__(self, routers: Sequence[Router], context: HandlerContext) -> None:
         self.routers = tuple(routers)
         self.context = context
+        self.flows: dict[str, FlowHandler] = {}
+        for router in self.routers:
+            self.flows.update(router.flows)
 
     def knows_payload(self, value: str) -> bool:
         """True when ``value`` is a payload some route answers (Zalo delivers a pressed
@@ -114,13 +139,27 @@ class Dispatcher:
         return None
 
     async def dispatch(self, inbound: Inbound) -> list[Reply]:
-        handler = self._find(inbound)
-        if handler is None:
-            # An unknown payload (an old button, a crafted request) gets the menu, not an error.
-            handler = self._find(Inbound(inbound.channel, inbound.user_id, payload="topics"))
-        if handler is None:
-            return []
-        await self.context.touch(inbound)
-        result = await handler(inbound, self.context)
-        await self.context.record_turn(inbound, result)
-        return list(result.replies)
+        context = self.context
+        await context.touch(inbound)
+        state = await context.sessions.get(inbound.channel, inbound.user_id)
+        waiting: list[Reply] = []
+        if state is not None and state.has_notice:
+            waiting = await context.take_notices(inbound)
+        result: HandlerResult | None = None
+        if state is not None and state.flow is not None:
+            flow = self.flows.get(state.flow)
+            if flow is not None:
+                result = await flow(inbound, context, state)
+            if result is None:
+                # The citizen went elsewhere (a menu button, a command): the flow ends here.
+                await context.sessions.end_flow(inbound.channel, inbound.user_id)
+        if result is None:
+            handler = self._find(inbound)
+            if handler is None:
+                # An unknown payload (an old button, a crafted request) gets the menu.
+                handler = self._find(Inbound(inbound.channel, inbound.user_id, payload="topics"))
+            if handler is None:
+                return waiting
+            result = await handler(inbound, context)
+        await context.record_turn(inbound, result)
+        return [*waiting, *result.replies]

@@ -54,6 +54,7 @@ def is_unreadable(text: str) -> bool:
 @router.text(is_greeting)
 async def welcome(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     menu = topics_menu(ctx, ctx.say("welcome"))
+    menu = Reply(menu.text, (*menu.buttons, feedback_button(ctx)))
     if inbound.channel in PUSH_CHANNELS:
         # Subscribing is offered, never assumed: one tap on the welcome message.
         subscribe = Button(ctx.say("button_subscribe"), payload="subscribe")

@@ -202,6 +202,14 @@ class OfferedChoices:
                 row.payloads = payloads
                 row.created_at = utcnow()
 
+    async def forget(self, channel: str, external_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(OfferedChoice).where(
+                    OfferedChoice.channel == channel, OfferedChoice.external_id == external_id
+                )
+            )
+
     async def resolve(
         self,
         channel: str,

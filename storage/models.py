@@ -287,3 +287,101 @@ class RateBucket(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     stamp: Mapped[float] = mapped_column(Float)
+
+
+class CitizenSession(Base):
+    """What the bot remembers about a conversation in progress: the guided flow the citizen
+    is in (a survey, a complaint), its step and answers so far, until ``expires_at``; and
+    whether staff answers wait for their next message. In the database, not in a worker's
+    memory, so a restart or another worker carries on where the last message left off."""
+
+    __tablename__ = "citizen_sessions"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    flow: Mapped[str | None] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    has_notice: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackItem(Base):
+    """A satisfaction survey (kind ``survey``, code DG-…) or a complaint or petition (kind
+    ``complaint``, code PA-…) and its handling.
+
+    status: partial (a survey left unfinished: kept, never counted) → new → in_progress →
+    answered / resolved, or rejected. ``notify_status`` tracks the staff answer's way back to
+    the citizen: pending (to push) → delivered, or waiting (for their next message)."""
+
+    __tablename__ = "feedback_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    # Null once the citizen asked the bot to delete their data.
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    point_id: Mapped[str | None] = mapped_column(String(64))
+    procedure_id: Mapped[str | None] = mapped_column(String(100))
+    # SIPAS factors, 1–5; null when skipped.
+    r_access: Mapped[int | None] = mapped_column(Integer)
+    r_procedure: Mapped[int | None] = mapped_column(Integer)
+    r_staff: Mapped[int | None] = mapped_column(Integer)
+    r_result: Mapped[int | None] = mapped_column(Integer)
+    r_feedback: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    dossier_code: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    contact_consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    contact_erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    notify_status: Mapped[str | None] = mapped_column(String(16))
+    notify_claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    notified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_feedback_items_citizen", "channel", "external_id"),
+        Index("ix_feedback_items_status", "kind", "status"),
+        Index("ix_feedback_items_created_at", "created_at"),
+        Index("ix_feedback_items_notify_status", "notify_status"),
+    )
+
+
+class FeedbackEvent(Base):
+    """Status history of a feedback item: from, to, who and when (and the note given)."""
+
+    __tablename__ = "feedback_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback_items.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DataAccess(Base):
+    """Who saw citizens' contact data, when and how (exports with --with-contact, …)."""
+
+    __tablename__ = "data_access_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

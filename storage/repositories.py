@@ -77,6 +77,10 @@ class ConversationLog:
             },
         )
 
+    async def flush(self) -> None:
+        """Write the queued turns (and questions) now, e.g. before deleting a citizen's."""
+        await self._writer.flush()
+
     async def recent(self, limit: int = 50) -> list[ConversationTurn]:
         await self._writer.flush()
         async with self._sessions() as session:

@@ -82,6 +82,10 @@ class SubscriberRepository:
         name = display_name or (previous[0] if previous else None)
         self._touches[key] = (name, utcnow())
 
+    def forget_touch(self, channel: str, external_id: str) -> None:
+        """Drop an interaction not yet written (the citizen just had their data deleted)."""
+        self._touches.pop((channel, external_id), None)
+
     async def flush_touches(self) -> None:
         if not self._touches:
             return

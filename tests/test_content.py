@@ -178,3 +178,24 @@ def test_text_is_normalised_to_nfc(pack: Path) -> None:
     entry = load_pack(pack).entry("hai")
     assert entry is not None
     assert entry.title == unicodedata.normalize("NFC", decomposed)
+
+
+def test_service_points_are_grouped_and_checked(pack: Path, kb: KnowledgeBase) -> None:
+    # The bundled list: the city's centre, departments, communes and wards, sector agencies;
+    # each group a tap, each point a second one (Telegram and Zalo show at most ten buttons).
+    assert [g.id for g in kb.service_groups] == ["trung-tam", "so-nganh", "xa-phuong", "nganh-doc"]
+    assert all(1 <= len(g.points) <= 9 for g in kb.service_groups)
+    point = kb.service_point("cong-an-xa")
+    assert point is not None
+    assert point.group == "nganh-doc"
+    (pack / "service_points.yaml").write_text(
+        "- id: nhom\n  title: Nhóm\n  points:\n"
+        "    - {id: mot, name: Một, agency: khong-co}\n"
+        "    - {id: mot, name: Một lần nữa}\n"
+        "- id: trong\n  title: Nhóm trống\n",
+        encoding="utf-8",
+    )
+    found = problems(pack)
+    assert any("[mot]" in p and "khong-co" in p for p in found), found
+    assert any("[mot]" in p and "bị trùng" in p for p in found), found
+    assert any("[trong]" in p and "ít nhất một" in p for p in found), found

@@ -28,7 +28,9 @@ async def test_start_command_and_greeting_both_welcome(services: Services) -> No
     for inbound in (said("/start"), said("Xin chào"), said("chao ban"), pressed("start")):
         replies = await services.dispatcher.dispatch(inbound)
         assert replies[0].text.startswith("Xin chào")
-        assert len(replies[0].buttons) == len(services.kb.topics)
+        payloads = [b.payload for b in replies[0].buttons]
+        # Every topic, then the feedback menu (survey, complaint, tracking).
+        assert payloads == [f"topic:{t.id}" for t in services.kb.topics] + ["feedback"]
 
 
 async def test_help_and_menu_words(services: Services) -> None:
@@ -86,9 +88,14 @@ async def test_retention_purges_old_logs(services: Services) -> None:
     assert await services.conversations.recent() == []
 
 
-async def test_feedback_words_show_where_to_send_feedback(services: Services) -> None:
-    replies = await services.dispatcher.dispatch(said("góp ý"))
-    assert "phản ánh" in replies[0].text
+async def test_feedback_menu_leads_to_survey_complaint_tracking_and_other_ways(
+    services: Services,
+) -> None:
+    replies = await services.dispatcher.dispatch(pressed("feedback"))
+    payloads = [b.payload for b in replies[0].buttons]
+    assert payloads == ["sv:start", "pa:start", "track", "topic:phan-anh"]
+    # The other ways to send a petition are the knowledge base's entries on it.
+    replies = await services.dispatcher.dispatch(pressed("topic:phan-anh"))
     assert any(b.payload and b.payload.startswith("faq:") for b in replies[0].buttons)
 
 

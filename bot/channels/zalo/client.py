@@ -76,6 +76,10 @@ class TokenRefreshError(Exception):
     never a token."""
 
 
+# How many citizens' numbered lists a process remembers having shown (see _send_reply).
+LISTED_MEMORY = 10_000
+
+
 class ZaloChannel:
     """Sends replies through ``POST {api_url}/v3.0/oa/message/cs`` with the stored token pair,
     refreshing it (one worker at a time, through TokenStore) before it expires or when Zalo
@@ -98,6 +102,9 @@ class ZaloChannel:
         self._tokens = tokens
         self._subscribers = subscribers
         self._choices = choices
+        # Citizens this process last showed a numbered list (forgotten once a reply with
+        # ordinary buttons supersedes it); the most recent LISTED_MEMORY, oldest dropped first.
+        self._listed: dict[str, None] = {}
         self._choose_hint = choose_hint
         self.rate_limit_delays = tuple(rate_limit_delays)
         self.rate_limit_retry_after = rate_limit_retry_after
@@ -214,6 +221,10 @@ class ZaloChannel:
         if len(buttons) > MAX_BUTTONS:
             text = await self._with_numbers(user_id, text, buttons)
             buttons = ()
+        elif self._listed.pop(user_id, 0) is None:
+            # A numbered list shown earlier is no longer what the citizen sees: a typed "1"
+            # now answers this message, not that list.
+            await self._choices.forget(CHANNEL, user_id)
         chunks = split_text(text)
         if not chunks:
             if not buttons:
@@ -244,6 +255,10 @@ class ZaloChannel:
         listed, payloads = numbered_list(buttons, self._choose_hint)
         if payloads:
             await self._choices.remember(CHANNEL, user_id, payloads)
+            self._listed.pop(user_id, None)
+            self._listed[user_id] = None
+            if len(self._listed) > LISTED_MEMORY:
+                del self._listed[next(iter(self._listed))]
         return f"{text}\n\n{listed}" if text else listed
 
     async def _post(self, user_id: str, message: dict[str, Any]) -> str | None:

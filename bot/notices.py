@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=2)
 RETRY_FOR = dt.timedelta(hours=1)
+STOP_GRACE_SECONDS = 10.0
 
 
 class AnswerNotifier:
@@ -57,6 +58,7 @@ class AnswerNotifier:
         self.interval = interval or settings.feedback.notify_interval_seconds
         self.zalo_window = dt.timedelta(days=settings.broadcast.zalo_window_days)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def __aenter__(self) -> AnswerNotifier:
         self._task = asyncio.create_task(self._loop(), name="answer-notifier")
@@ -68,18 +70,26 @@ class AnswerNotifier:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
+        if self._task is None:
+            return
+        # The round in progress finishes (a query cancelled half way would leave the
+        # database driver answering a closed event loop); a stuck one is cancelled.
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.run_once()
             except Exception:
                 log.exception("pushing staff answers failed; will retry")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     async def _reachable(self, item: FeedbackView, now: dt.datetime) -> bool:
         if item.external_id is None or item.channel not in self.couriers:

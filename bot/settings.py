@@ -146,6 +146,9 @@ class FeedbackSettings(BaseModel):
     # 'bot feedback list --overdue' shows open items past theirs.
     complaint_days: int = Field(10, ge=1)
     survey_days: int = Field(15, ge=1)
+    # At most this many surveys, and as many complaints, per citizen in 24 hours: one person
+    # cannot flood the staff or tilt the satisfaction index.
+    daily_limit: int = Field(5, ge=1)
     # Contact fields (phone, dossier code) of closed items are erased this long after closing.
     contact_retention_days: int = Field(90, ge=1)
     # How often 'bot serve' looks for staff answers to push to citizens.

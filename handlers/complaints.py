@@ -27,10 +27,12 @@ from handlers.flows import (
     is_cancel,
     is_skip,
     lets_go,
+    over_limit,
     save,
     step_buttons,
 )
 from handlers.router import HandlerResult, Router
+from storage.feedback import COMPLAINT
 from storage.models import utcnow
 from storage.sessions import SessionState
 
@@ -126,6 +128,10 @@ async def _ask(
 @router.command("phananh", "kiennghi")
 @router.text(wants_complaint)
 async def start_complaint(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
+    refused = await over_limit(ctx, inbound, COMPLAINT)
+    if refused is not None:
+        await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
+        return refused
     return await _ask(ctx, inbound, "describe", {}, _describe_reply(ctx))
 
 

@@ -23,6 +23,7 @@ from content.normalize import fold
 from handlers.answers import topics_button
 from handlers.context import HandlerContext
 from handlers.router import HandlerResult, parse_command
+from storage.models import utcnow
 
 _CANCEL = frozenset({"huy", "huy bo", "thoat", "dung", "dung lai", "cancel", "exit", "thoi"})
 _SKIP = frozenset({"bo qua", "skip", "qua", "khong co", "ko co", "k co", "khong"})
@@ -64,6 +65,17 @@ async def save(
     ctx: HandlerContext, inbound: Inbound, flow: str, step: str, data: dict[str, Any]
 ) -> None:
     await ctx.sessions.set_flow(inbound.channel, inbound.user_id, flow, step, data, ttl=ttl(ctx))
+
+
+async def over_limit(ctx: HandlerContext, inbound: Inbound, kind: str) -> HandlerResult | None:
+    """The polite refusal when the citizen already sent ``daily_limit`` items of ``kind`` in
+    the last 24 hours; None when they may go on."""
+    limit = ctx.feedback_settings.daily_limit
+    since = utcnow() - dt.timedelta(hours=24)
+    if await ctx.feedback.count_since(inbound.channel, inbound.user_id, kind, since) < limit:
+        return None
+    reply = Reply(ctx.say("feedback_limit", limit=limit), (topics_button(ctx),))
+    return HandlerResult((reply,), outcome=kind)
 
 
 async def cancelled(ctx: HandlerContext, inbound: Inbound, outcome: str) -> HandlerResult:

@@ -31,11 +31,12 @@ from handlers.flows import (
     is_cancel,
     is_skip,
     lets_go,
+    over_limit,
     save,
     step_buttons,
 )
 from handlers.router import HandlerResult, Router
-from storage.feedback import FACTORS
+from storage.feedback import FACTORS, SURVEY
 from storage.models import utcnow
 from storage.sessions import SessionState
 
@@ -44,6 +45,8 @@ router = Router()
 FLOW = "survey"
 PREFIX = "sv"
 MAX_COMMENT = 1000
+# A rating at most this offers a complaint at the end (1 and 2: "not satisfied").
+UNHAPPY = 2
 # The factor keys of messages.yaml (factor_*, question_*), in FACTORS' order.
 FACTOR_KEYS = ("access", "procedure", "staff", "result", "feedback")
 _WORDS = frozenset(
@@ -133,6 +136,10 @@ async def _ask(
 @router.command("danhgia", "gopy", "khaosat")
 @router.text(wants_survey)
 async def start_survey(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
+    refused = await over_limit(ctx, inbound, SURVEY)
+    if refused is not None:
+        await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
+        return refused
     deadline = utcnow() + dt.timedelta(days=ctx.feedback_settings.survey_days)
     item = await ctx.feedback.start_survey(inbound.channel, inbound.user_id, deadline_at=deadline)
     intro = ctx.say("survey_intro", total=len(FACTORS))
@@ -178,7 +185,13 @@ async def _finish(
     await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
     if item is None:
         return _result(Reply(ctx.say("flow_expired"), (topics_button(ctx),)))
-    reply = Reply(ctx.say("survey_done", code=item.code), (topics_button(ctx),))
+    text = ctx.say("survey_done", code=item.code)
+    buttons: tuple[Button, ...] = (topics_button(ctx),)
+    if any(r is not None and r <= UNHAPPY for r in item.ratings):
+        # A survey is counted, not answered: someone this unhappy is offered the way to be.
+        text = f"{text}\n\n{ctx.say('survey_unhappy')}"
+        buttons = (Button(ctx.say("button_complaint"), payload="pa:start"), *buttons)
+    reply = Reply(text, buttons)
     return HandlerResult((reply,), outcome="survey", private_text=comment is not None)
 
 

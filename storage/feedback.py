@@ -368,6 +368,25 @@ class FeedbackRepository:
             rows = await session.scalars(query.order_by(FeedbackItem.id.desc()).limit(limit))
             return [_view(r) for r in rows]
 
+    async def count_since(
+        self, channel: str, external_id: str, kind: str, since: dt.datetime
+    ) -> int:
+        """How many items of ``kind`` this citizen started since ``since``."""
+        async with self._sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(FeedbackItem)
+                    .where(
+                        FeedbackItem.channel == channel,
+                        FeedbackItem.external_id == external_id,
+                        FeedbackItem.kind == kind,
+                        FeedbackItem.created_at >= since,
+                    )
+                )
+                or 0
+            )
+
     # staff side
 
     async def find(self, where: FeedbackFilter, *, limit: int | None = None) -> list[FeedbackView]:

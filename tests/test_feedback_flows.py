@@ -12,7 +12,7 @@ import pytest
 from bot.feedback_desk import FeedbackDesk
 from bot.messages import Inbound, Reply
 from bot.services import Services, open_services
-from bot.settings import DatabaseSettings, Settings
+from bot.settings import DatabaseSettings, FeedbackSettings, Settings
 from storage.feedback import FeedbackFilter, FeedbackView
 from storage.models import utcnow
 
@@ -83,6 +83,9 @@ async def test_survey_with_buttons_is_complete_and_counted(bot: Services) -> Non
     assert item.ratings == (5, 4, 3, 2, 1)
     assert item.comment is None
     assert item.completed_at is not None
+    # Rated 1 or 2 somewhere: offered the way to a written answer.
+    assert "chưa hài lòng" in replies[0].text
+    assert payloads(replies)[0] == "pa:start"
     # The flow is over: the next message is an ordinary question.
     replies = await say(bot, "chỉ số sipas là gì")
     assert "Căn cứ:" in replies[0].text
@@ -113,6 +116,7 @@ async def test_survey_with_typed_answers_invalid_input_and_skips(bot: Services) 
     assert item.procedure_id is None
     assert item.ratings == (4, None, 5, 3, 2)
     assert item.comment == "Nên có thêm ghế chờ."
+    assert "pa:start" in payloads(replies)
     # What the citizen wrote is in the item, not a second time in the conversation log.
     logged = [t.text for t in await bot.conversations.recent()]
     assert "Nên có thêm ghế chờ." not in logged
@@ -407,3 +411,37 @@ async def test_an_answer_claimed_by_a_worker_that_died_still_reaches_the_citizen
     replies = await say(bot, "xin chào")
     assert replies[0].text.startswith(f"Trả lời cho phản ánh, góp ý {code}")
     assert (await only_item(bot)).notify_status == "delivered"
+
+
+async def test_a_citizen_cannot_flood_surveys_or_complaints(database_url: str) -> None:
+    settings = settings_for(database_url).model_copy(
+        update={"feedback": FeedbackSettings(daily_limit=2)}
+    )
+    async with open_services(settings) as services:
+        for _ in range(2):
+            await say(services, "góp ý")
+            await say(services, "hủy")
+        replies = await say(services, "góp ý")
+        assert "đã gửi 2 lần trong 24 giờ qua" in replies[0].text
+        assert len(await items(services)) == 2
+        # Complaints count separately, and other citizens are not affected.
+        await file_complaint(services, phone=None)
+        await file_complaint(services, phone=None)
+        replies = await say(services, "phản ánh")
+        assert "đã gửi 2 lần" in replies[0].text
+        replies = await say(services, "góp ý", user="2002")
+        assert "Câu" not in replies[0].text
+        assert "sv:group:xa-phuong" in payloads(replies)
+
+
+async def test_a_satisfied_citizen_is_only_thanked(bot: Services) -> None:
+    await say(bot, "đánh giá")
+    await press(bot, "sv:skip")
+    await press(bot, "sv:skip")
+    for rating in ("5", "4", "5", "bỏ qua", "4"):
+        await say(bot, rating)
+    replies = await press(bot, "sv:skip")
+    assert "Cảm ơn bạn đã đánh giá" in replies[0].text
+    assert "chưa hài lòng" not in replies[0].text
+    assert "pa:start" not in payloads(replies)
+    assert (await only_item(bot)).ratings == (5, 4, 5, None, 4)

@@ -68,6 +68,8 @@ OUTCOME_BATCH = 200
 # Without a rate limit (benchmarks), how many sends a sender keeps in flight.
 UNLIMITED_IN_FLIGHT = 64
 EXPAND_BATCH = 1000
+# How often pending rows of citizens who stopped their subscription meanwhile are skipped.
+SKIP_INTERVAL_SECONDS = 1.0
 
 
 def worker_name() -> str:
@@ -78,7 +80,7 @@ class _RunInfo:
     """What a sender needs of a run, cached: its campaign's message and whether it is
     still meant to be sent."""
 
-    __slots__ = ("campaign_id", "message", "paused", "recent", "status")
+    __slots__ = ("campaign_id", "message", "paused", "recent", "skipped_at", "status")
 
     def __init__(self, campaign_id: int, message: BroadcastMessage, status: str) -> None:
         self.campaign_id = campaign_id
@@ -87,6 +89,8 @@ class _RunInfo:
         # Last outcomes (True = a failure that counts) for the error-rate pause.
         self.recent: deque[bool] = deque(maxlen=1000)
         self.paused = False  # by this engine, for the error rate (once)
+        # When (monotonic) unsubscribed recipients were last skipped.
+        self.skipped_at = float("-inf")
 
 
 class BroadcastEngine:
@@ -214,9 +218,12 @@ class BroadcastEngine:
             if run.status == RUN_EXPANDING:
                 await self._expand(run)
             elif run.status == RUN_SENDING:
-                if not run.test:
+                if not run.test and now - info.skipped_at >= SKIP_INTERVAL_SECONDS:
+                    # A write over the run's pending rows: every second, not every tick
+                    # (on SQLite it takes the single writer's lock from the senders).
+                    info.skipped_at = now
                     await self.repo.skip_unsubscribed(run.id)
-                if await self.repo.unfinished(run.id) == 0:
+                if not await self.repo.has_unfinished(run.id):
                     await self.campaigns.finish_run(run)
                     log.info("broadcast run %d of campaign %d done", run.id, run.campaign_id)
         for run_id in list(self._runs):

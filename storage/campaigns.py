@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -669,17 +669,14 @@ class CampaignRepository:
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def unfinished(self, run_id: int) -> int:
-        """Rows of the run still pending or being sent."""
+    async def has_unfinished(self, run_id: int) -> bool:
+        """Whether rows of the run are still pending or being sent (EXISTS: it stops at the
+        first such row instead of counting a large audience on every supervisor tick)."""
+        query = select(
+            exists().where(Delivery.run_id == run_id, Delivery.status.in_((PENDING, SENDING)))
+        )
         async with self._sessions() as session:
-            return int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(Delivery)
-                    .where(Delivery.run_id == run_id, Delivery.status.in_((PENDING, SENDING)))
-                )
-                or 0
-            )
+            return bool(await session.scalar(query))
 
     # reports
 

@@ -273,8 +273,9 @@ class Delivery(Base):
 
     __table_args__ = (
         UniqueConstraint("run_id", "subscriber_id", name="uq_deliveries_run_id"),
-        # What senders look for: pending rows of a channel, oldest first.
-        Index("ix_deliveries_pending", "status", "channel", "next_attempt_at"),
+        # What senders look for: pending rows of a channel, oldest first, ties by id (in the
+        # index, so a claim reads the first rows in order instead of sorting them all).
+        Index("ix_deliveries_pending", "status", "channel", "next_attempt_at", "id"),
     )
 
 

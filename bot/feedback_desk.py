@@ -15,7 +15,6 @@ from storage.feedback import (
     ANSWERED,
     IN_PROGRESS,
     NEW,
-    NOTICE_PENDING,
     OPEN,
     REJECTED,
     RESOLVED,
@@ -37,6 +36,11 @@ def _text(value: str, what: str) -> str:
     return cleaned
 
 
+def _answered(text: str, actor: str) -> dict[str, Any]:
+    """What staff wrote to the citizen, by whom and when."""
+    return {"answer": text, "answered_by": actor[:100], "answered_at": utcnow()}
+
+
 class FeedbackDesk:
     def __init__(self, repository: FeedbackRepository) -> None:
         self.repository = repository
@@ -46,10 +50,6 @@ class FeedbackDesk:
         if item is None:
             raise FeedbackError(f"Không có mục nào mã {code}.")
         return item
-
-    @staticmethod
-    def _notice(item: FeedbackView) -> dict[str, Any]:
-        return {"notify_status": NOTICE_PENDING} if item.external_id else {}
 
     async def assign(self, code: str, *, to: str, actor: str) -> FeedbackView:
         name = _text(to, "Tên người xử lý")[:100]
@@ -63,51 +63,36 @@ class FeedbackDesk:
         )
 
     async def answer(self, code: str, *, text: str, actor: str) -> FeedbackView:
-        body = _text(text, "Nội dung trả lời")
-        item = await self._item(code)
         return await self.repository.transition(
             code,
             expected=(NEW, IN_PROGRESS),
             to=ANSWERED,
             actor=actor,
-            changes={
-                "answer": body,
-                "answered_by": actor[:100],
-                "answered_at": utcnow(),
-                **self._notice(item),
-            },
+            changes=_answered(_text(text, "Nội dung trả lời"), actor),
+            notify=True,
         )
 
     async def resolve(self, code: str, *, actor: str, text: str | None = None) -> FeedbackView:
         item = await self._item(code)
-        changes: dict[str, Any] = {}
-        if text is not None:
-            changes = {
-                "answer": _text(text, "Nội dung trả lời"),
-                "answered_by": actor[:100],
-                "answered_at": utcnow(),
-                **self._notice(item),
-            }
-        elif item.answer is None:
-            # The citizen learns it was settled even without a written answer.
-            changes = self._notice(item)
+        changes = _answered(_text(text, "Nội dung trả lời"), actor) if text is not None else {}
         return await self.repository.transition(
-            code, expected=(NEW, IN_PROGRESS, ANSWERED), to=RESOLVED, actor=actor, changes=changes
+            code,
+            expected=(NEW, IN_PROGRESS, ANSWERED),
+            to=RESOLVED,
+            actor=actor,
+            changes=changes,
+            # Without a written answer the citizen still learns it was settled.
+            notify=text is not None or item.answer is None,
         )
 
     async def reject(self, code: str, *, reason: str, actor: str) -> FeedbackView:
         why = _text(reason, "Lý do từ chối")
-        item = await self._item(code)
         return await self.repository.transition(
             code,
             expected=(NEW, IN_PROGRESS),
             to=REJECTED,
             actor=actor,
             note=why[:500],
-            changes={
-                "answer": why,
-                "answered_by": actor[:100],
-                "answered_at": utcnow(),
-                **self._notice(item),
-            },
+            changes=_answered(why, actor),
+            notify=True,
         )

@@ -13,13 +13,13 @@ import datetime as dt
 import re
 import unicodedata
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.messages import Button, Inbound, Reply
 from content.normalize import fold
 from handlers.answers import topics_button
 from handlers.context import HandlerContext
 from handlers.flows import (
+    ask,
     cancelled,
     choose_point,
     clean_text,
@@ -27,8 +27,8 @@ from handlers.flows import (
     is_cancel,
     is_skip,
     lets_go,
+    local_date,
     over_limit,
-    save,
     step_buttons,
 )
 from handlers.router import HandlerResult, Router
@@ -76,10 +76,6 @@ def parse_phone(text: str) -> str | None:
     return None
 
 
-def local_date(ctx: HandlerContext, moment: dt.datetime) -> str:
-    return moment.astimezone(ZoneInfo(ctx.feedback_settings.timezone)).strftime("%d/%m/%Y")
-
-
 def _letters(text: str) -> int:
     return sum(1 for ch in text if unicodedata.category(ch)[0] == "L")
 
@@ -112,27 +108,13 @@ def _phone_reply(ctx: HandlerContext, lead: str | None = None) -> Reply:
     return Reply(lead or ctx.say("complaint_phone"), step_buttons(ctx, PREFIX))
 
 
-async def _ask(
-    ctx: HandlerContext,
-    inbound: Inbound,
-    step: str,
-    data: dict[str, Any],
-    reply: Reply,
-    *,
-    private: bool = False,
-) -> HandlerResult:
-    await save(ctx, inbound, FLOW, step, data)
-    return HandlerResult((reply,), outcome="complaint", private_text=private)
-
-
 @router.command("phananh", "kiennghi")
 @router.text(wants_complaint)
 async def start_complaint(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     refused = await over_limit(ctx, inbound, COMPLAINT)
     if refused is not None:
-        await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
         return refused
-    return await _ask(ctx, inbound, "describe", {}, _describe_reply(ctx))
+    return await ask(ctx, inbound, FLOW, "describe", {}, _describe_reply(ctx))
 
 
 @router.payload(PREFIX)
@@ -191,14 +173,18 @@ async def complaint_step(
         text = clean_text(inbound.text) if inbound.payload is None else ""
         if len(text) > MAX_DESCRIPTION:
             lead = ctx.say("text_too_long", limit=MAX_DESCRIPTION)
-            return await _ask(ctx, inbound, step, data, _describe_reply(ctx, lead), private=True)
+            return await ask(
+                ctx, inbound, FLOW, step, data, _describe_reply(ctx, lead), private=True
+            )
         if skip or _letters(text) < MIN_LETTERS:
             lead = ctx.say("complaint_too_short")
-            return await _ask(ctx, inbound, step, data, _describe_reply(ctx, lead), private=True)
+            return await ask(
+                ctx, inbound, FLOW, step, data, _describe_reply(ctx, lead), private=True
+            )
         data["description"] = text
         if not ctx.kb.service_groups:
-            return await _ask(ctx, inbound, "dossier", data, _dossier_reply(ctx), private=True)
-        return await _ask(ctx, inbound, "group", data, _groups_reply(ctx), private=True)
+            return await ask(ctx, inbound, FLOW, "dossier", data, _dossier_reply(ctx), private=True)
+        return await ask(ctx, inbound, FLOW, "group", data, _groups_reply(ctx), private=True)
 
     if "description" not in data:
         return None
@@ -209,21 +195,23 @@ async def complaint_step(
             ctx, inbound, data, step=step, prefix=PREFIX, prompt=prompt, skip=skip
         )
         if choice.reply is not None:
-            return await _ask(ctx, inbound, choice.step, data, choice.reply)
+            return await ask(ctx, inbound, FLOW, choice.step, data, choice.reply)
         data.pop("group", None)
         if choice.point_id is not None:
             data["point"] = choice.point_id
-        return await _ask(ctx, inbound, "dossier", data, _dossier_reply(ctx))
+        return await ask(ctx, inbound, FLOW, "dossier", data, _dossier_reply(ctx))
 
     if step == "dossier":
         if not skip:
             code = inbound.text.strip() if inbound.payload is None else ""
             if not _DOSSIER_RE.match(code):
                 lead = ctx.say("complaint_dossier_invalid")
-                return await _ask(ctx, inbound, step, data, _dossier_reply(ctx, lead), private=True)
+                return await ask(
+                    ctx, inbound, FLOW, step, data, _dossier_reply(ctx, lead), private=True
+                )
             data["dossier"] = code
         # A dossier code identifies the citizen's case: kept in the item only, not the log.
-        return await _ask(ctx, inbound, "consent", data, _consent_reply(ctx), private=True)
+        return await ask(ctx, inbound, FLOW, "consent", data, _consent_reply(ctx), private=True)
 
     if step == "consent":
         answer = fold(inbound.text) if inbound.payload is None else ""
@@ -231,11 +219,11 @@ async def complaint_step(
             answer = "co" if value == "yes" else "khong"
         if answer in _YES:
             data["consent_at"] = utcnow().isoformat()
-            return await _ask(ctx, inbound, "phone", data, _phone_reply(ctx))
+            return await ask(ctx, inbound, FLOW, "phone", data, _phone_reply(ctx))
         if answer in _NO or skip:
             return await _submit(ctx, inbound, data)
         lead = ctx.say("complaint_consent_invalid")
-        return await _ask(ctx, inbound, step, data, _consent_reply(ctx, lead))
+        return await ask(ctx, inbound, FLOW, step, data, _consent_reply(ctx, lead))
 
     if step == "phone":
         if skip:
@@ -245,7 +233,7 @@ async def complaint_step(
         phone = parse_phone(inbound.text) if inbound.payload is None else None
         if phone is None or "consent_at" not in data:
             lead = ctx.say("complaint_phone_invalid")
-            return await _ask(ctx, inbound, step, data, _phone_reply(ctx, lead), private=True)
+            return await ask(ctx, inbound, FLOW, step, data, _phone_reply(ctx, lead), private=True)
         data["phone"] = phone
         return await _submit(ctx, inbound, data)
     return None

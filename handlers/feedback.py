@@ -8,12 +8,12 @@ same "not found among yours", so a guessed code reveals nothing.
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo
 
 from bot.messages import Button, Inbound, Reply
 from content.normalize import fold
 from handlers.answers import topics_button
 from handlers.context import HandlerContext
+from handlers.flows import local_date
 from handlers.router import HandlerResult, Router, parse_command
 from storage.feedback import CODE_LENGTH, PARTIAL, REJECTED, FeedbackView
 
@@ -58,21 +58,14 @@ async def menu(_inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     return HandlerResult((feedback_menu(ctx),), outcome="menu")
 
 
-def _local(ctx: HandlerContext, item: FeedbackView, field: str) -> str:
-    value = getattr(item, field)
-    if value is None:
-        return ""
-    return str(value.astimezone(ZoneInfo(ctx.feedback_settings.timezone)).strftime("%d/%m/%Y"))
-
-
 def status_reply(ctx: HandlerContext, item: FeedbackView) -> Reply:
     parts = [
         ctx.say(
             "track_status",
             code=item.code,
             status=ctx.say(f"status_{item.status}"),
-            received=_local(ctx, item, "created_at"),
-            deadline=_local(ctx, item, "deadline_at"),
+            received=local_date(ctx, item.created_at),
+            deadline=local_date(ctx, item.deadline_at),
         )
     ]
     if item.answer:

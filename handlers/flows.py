@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
 
@@ -67,13 +68,35 @@ async def save(
     await ctx.sessions.set_flow(inbound.channel, inbound.user_id, flow, step, data, ttl=ttl(ctx))
 
 
+async def ask(
+    ctx: HandlerContext,
+    inbound: Inbound,
+    flow: str,
+    step: str,
+    data: dict[str, Any],
+    reply: Reply,
+    *,
+    private: bool = False,
+) -> HandlerResult:
+    """Save the flow at ``step`` with its answers so far and ask ``reply`` (``private``: the
+    citizen's message belongs to a feedback item, not the conversation log)."""
+    await save(ctx, inbound, flow, step, data)
+    return HandlerResult((reply,), outcome=flow, private_text=private)
+
+
+def local_date(ctx: HandlerContext, moment: dt.datetime) -> str:
+    """A date as citizens read it: dd/mm/yyyy in the feedback time zone."""
+    return moment.astimezone(ZoneInfo(ctx.feedback_settings.timezone)).strftime("%d/%m/%Y")
+
+
 async def over_limit(ctx: HandlerContext, inbound: Inbound, kind: str) -> HandlerResult | None:
-    """The polite refusal when the citizen already sent ``daily_limit`` items of ``kind`` in
-    the last 24 hours; None when they may go on."""
+    """The polite refusal (ending any flow in progress) when the citizen already sent
+    ``daily_limit`` items of ``kind`` in the last 24 hours; None when they may go on."""
     limit = ctx.feedback_settings.daily_limit
     since = utcnow() - dt.timedelta(hours=24)
     if await ctx.feedback.count_since(inbound.channel, inbound.user_id, kind, since) < limit:
         return None
+    await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
     reply = Reply(ctx.say("feedback_limit", limit=limit), (topics_button(ctx),))
     return HandlerResult((reply,), outcome=kind)
 

@@ -24,6 +24,7 @@ from content.search import Outcome
 from handlers.answers import topics_button
 from handlers.context import HandlerContext
 from handlers.flows import (
+    ask,
     cancelled,
     choose_point,
     clean_text,
@@ -32,7 +33,6 @@ from handlers.flows import (
     is_skip,
     lets_go,
     over_limit,
-    save,
     step_buttons,
 )
 from handlers.router import HandlerResult, Router
@@ -122,15 +122,8 @@ def _comment_reply(ctx: HandlerContext) -> Reply:
     return Reply(ctx.say("survey_comment"), step_buttons(ctx, PREFIX))
 
 
-def _result(reply: Reply, *, private: bool = False) -> HandlerResult:
-    return HandlerResult((reply,), outcome="survey", private_text=private)
-
-
-async def _ask(
-    ctx: HandlerContext, inbound: Inbound, step: str, data: dict[str, Any], reply: Reply
-) -> HandlerResult:
-    await save(ctx, inbound, FLOW, step, data)
-    return _result(reply)
+def _result(reply: Reply) -> HandlerResult:
+    return HandlerResult((reply,), outcome=FLOW)
 
 
 @router.command("danhgia", "gopy", "khaosat")
@@ -138,15 +131,14 @@ async def _ask(
 async def start_survey(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
     refused = await over_limit(ctx, inbound, SURVEY)
     if refused is not None:
-        await ctx.sessions.end_flow(inbound.channel, inbound.user_id)
         return refused
     deadline = utcnow() + dt.timedelta(days=ctx.feedback_settings.survey_days)
     item = await ctx.feedback.start_survey(inbound.channel, inbound.user_id, deadline_at=deadline)
     intro = ctx.say("survey_intro", total=len(FACTORS))
     data = {"item": item.id}
     if not ctx.kb.service_groups:
-        return await _ask(ctx, inbound, "procedure", data, _procedure_reply(ctx))
-    return await _ask(ctx, inbound, "group", data, _groups_reply(ctx, intro))
+        return await ask(ctx, inbound, FLOW, "procedure", data, _procedure_reply(ctx))
+    return await ask(ctx, inbound, FLOW, "group", data, _groups_reply(ctx, intro))
 
 
 @router.payload(PREFIX)
@@ -166,15 +158,15 @@ async def _after_point(
     if point_id is not None:
         await ctx.feedback.update_survey(data["item"], point_id=point_id)
     data.pop("group", None)
-    return await _ask(ctx, inbound, "procedure", data, _procedure_reply(ctx))
+    return await ask(ctx, inbound, FLOW, "procedure", data, _procedure_reply(ctx))
 
 
 async def _next_rating(
     ctx: HandlerContext, inbound: Inbound, data: dict[str, Any], index: int
 ) -> HandlerResult:
     if index < len(FACTORS):
-        return await _ask(ctx, inbound, _rating_step(index), data, _rating_reply(ctx, index))
-    return await _ask(ctx, inbound, "comment", data, _comment_reply(ctx))
+        return await ask(ctx, inbound, FLOW, _rating_step(index), data, _rating_reply(ctx, index))
+    return await ask(ctx, inbound, FLOW, "comment", data, _comment_reply(ctx))
 
 
 async def _finish(
@@ -218,7 +210,7 @@ async def survey_step(
             ctx, inbound, data, step=step, prefix=PREFIX, prompt=prompt, skip=skip
         )
         if choice.reply is not None:
-            return await _ask(ctx, inbound, choice.step, data, choice.reply)
+            return await ask(ctx, inbound, FLOW, choice.step, data, choice.reply)
         return await _after_point(ctx, inbound, data, choice.point_id)
 
     if step in ("procedure", "procedure_pick"):
@@ -248,9 +240,9 @@ async def survey_step(
                 reply = Reply(
                     ctx.say("survey_procedure_pick"), step_buttons(ctx, PREFIX, extra=buttons)
                 )
-                return await _ask(ctx, inbound, "procedure_pick", data, reply)
+                return await ask(ctx, inbound, FLOW, "procedure_pick", data, reply)
         reply = _procedure_reply(ctx, ctx.say("survey_procedure_none"))
-        return await _ask(ctx, inbound, "procedure", data, reply)
+        return await ask(ctx, inbound, FLOW, "procedure", data, reply)
 
     if step.startswith("rate:"):
         number = step.partition(":")[2]
@@ -265,7 +257,9 @@ async def survey_step(
         elif inbound.payload is None:
             rating = parse_rating(inbound.text)
         if rating is None:
-            return await _ask(ctx, inbound, step, data, _rating_reply(ctx, index, invalid=True))
+            return await ask(
+                ctx, inbound, FLOW, step, data, _rating_reply(ctx, index, invalid=True)
+            )
         await ctx.feedback.update_survey(data["item"], **{FACTORS[index]: rating})
         return await _next_rating(ctx, inbound, data, index + 1)
 
@@ -274,7 +268,7 @@ async def survey_step(
             return await _finish(ctx, inbound, data, None)
         comment = clean_text(inbound.text) if inbound.payload is None else ""
         if not comment:
-            return await _ask(ctx, inbound, step, data, _comment_reply(ctx))
+            return await ask(ctx, inbound, FLOW, step, data, _comment_reply(ctx))
         if len(comment) > MAX_COMMENT:
             reply = Reply(ctx.say("text_too_long", limit=MAX_COMMENT), step_buttons(ctx, PREFIX))
             return HandlerResult((reply,), outcome="survey", private_text=True)

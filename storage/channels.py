@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.grouping import fail_waiting
 from storage.models import ChannelToken, OfferedChoice, ProcessedUpdate, utcnow
 
 
@@ -68,10 +69,7 @@ class ProcessedUpdates:
                 result = await connection.execute(statement, rows)
                 won = {(c, k) for c, k in result.all()}
         except Exception as exc:
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
+            fail_waiting(batch, exc)
             return
         for claim, futures in batch.items():
             # Within one batch, the first of several identical claims wins.

@@ -26,6 +26,7 @@ from storage.models import (
     OfferedChoice,
     Subscriber,
     UnansweredQuestion,
+    aware,
     utcnow,
 )
 
@@ -69,10 +70,10 @@ CODE_LENGTH = 5
 EDITABLE = frozenset({"point_id", "procedure_id", "comment", *FACTORS})
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+def _check_editable(values: dict[str, Any]) -> None:
+    unknown = set(values) - EDITABLE
+    if unknown:
+        raise ValueError(f"unknown feedback fields: {sorted(unknown)}")
 
 
 def new_code(kind: str) -> str:
@@ -149,19 +150,19 @@ def _view(row: FeedbackItem) -> FeedbackView:
         description=row.description,
         dossier_code=row.dossier_code,
         phone=row.phone,
-        contact_consent_at=_aware(row.contact_consent_at),
-        contact_erased_at=_aware(row.contact_erased_at),
+        contact_consent_at=aware(row.contact_consent_at),
+        contact_erased_at=aware(row.contact_erased_at),
         assignee=row.assignee,
         answer=row.answer,
         answered_by=row.answered_by,
-        answered_at=_aware(row.answered_at),
+        answered_at=aware(row.answered_at),
         notify_status=row.notify_status,
-        notified_at=_aware(row.notified_at),
-        deadline_at=_aware(row.deadline_at) or row.deadline_at,
-        completed_at=_aware(row.completed_at),
-        closed_at=_aware(row.closed_at),
-        created_at=_aware(row.created_at) or row.created_at,
-        updated_at=_aware(row.updated_at) or row.updated_at,
+        notified_at=aware(row.notified_at),
+        deadline_at=aware(row.deadline_at) or row.deadline_at,
+        completed_at=aware(row.completed_at),
+        closed_at=aware(row.closed_at),
+        created_at=aware(row.created_at) or row.created_at,
+        updated_at=aware(row.updated_at) or row.updated_at,
     )
 
 
@@ -267,9 +268,7 @@ class FeedbackRepository:
 
     async def update_survey(self, item_id: int, **values: Any) -> None:
         """Record answers of a survey still in progress."""
-        unknown = set(values) - EDITABLE
-        if unknown:
-            raise ValueError(f"unknown feedback fields: {sorted(unknown)}")
+        _check_editable(values)
         async with self._sessions.begin() as session:
             await session.execute(
                 update(FeedbackItem)
@@ -278,9 +277,7 @@ class FeedbackRepository:
             )
 
     async def complete_survey(self, item_id: int, **values: Any) -> FeedbackView | None:
-        unknown = set(values) - EDITABLE
-        if unknown:
-            raise ValueError(f"unknown feedback fields: {sorted(unknown)}")
+        _check_editable(values)
         now = utcnow()
         async with self._sessions.begin() as session:
             result = await session.execute(
@@ -432,7 +429,7 @@ class FeedbackRepository:
                     r.to_status,
                     r.actor,
                     r.note,
-                    _aware(r.created_at) or r.created_at,
+                    aware(r.created_at) or r.created_at,
                 )
                 for r in rows
             ]
@@ -446,9 +443,11 @@ class FeedbackRepository:
         actor: str,
         note: str | None = None,
         changes: dict[str, Any] | None = None,
+        notify: bool = False,
     ) -> FeedbackView:
         """Move the item to ``to`` if it is in one of ``expected`` (compare-and-set, so two
-        staff members cannot both answer), apply ``changes`` and record who and when."""
+        staff members cannot both answer), apply ``changes`` and record who and when.
+        ``notify`` queues a notice for the citizen (when the item still points to one)."""
         now = utcnow()
         allowed = list(expected)
         async with self._sessions.begin() as session:
@@ -459,6 +458,9 @@ class FeedbackRepository:
             values = {"status": to, "updated_at": now, **(changes or {})}
             if to in CLOSED and row.closed_at is None:
                 values["closed_at"] = now
+            notify = notify and row.external_id is not None
+            if notify:
+                values["notify_status"] = NOTICE_PENDING
             result = await session.execute(
                 update(FeedbackItem)
                 .where(FeedbackItem.id == row.id, FeedbackItem.status.in_(allowed))
@@ -471,7 +473,7 @@ class FeedbackRepository:
                     f"Mục {code} đang ở trạng thái “{now_label}”; không thể chuyển sang "
                     f"“{STATUS_LABELS.get(to, to).lower()}”."
                 )
-            if values.get("notify_status") == NOTICE_PENDING and row.external_id:
+            if notify and row.external_id:
                 # The citizen's next message hands the answer over even if no worker can
                 # push it (web chat, outside Zalo's window, 'bot serve' not running).
                 await _flag_session(session, row.channel, row.external_id)
@@ -587,7 +589,7 @@ class FeedbackRepository:
                 select(DataAccess).order_by(DataAccess.id.desc()).limit(limit)
             )
             return [
-                AccessView(r.actor, r.action, r.detail, _aware(r.created_at) or r.created_at)
+                AccessView(r.actor, r.action, r.detail, aware(r.created_at) or r.created_at)
                 for r in rows
             ]
 
@@ -655,7 +657,7 @@ class FeedbackRepository:
         async with self._sessions() as session:
             rows = (await session.execute(query.order_by(FeedbackItem.id))).all()
         return [
-            (row[0], _aware(row[1]) or row[1], tuple(row[2:])) for row in rows if row[1] is not None
+            (row[0], aware(row[1]) or row[1], tuple(row[2:])) for row in rows if row[1] is not None
         ]
 
     async def counts(self) -> dict[tuple[str, str], int]:

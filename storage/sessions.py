@@ -16,13 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import CitizenSession, utcnow
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+from storage.grouping import fail_waiting
+from storage.models import CitizenSession, aware, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +53,7 @@ class CitizenSessions:
         row = await future
         if row is None:
             return None
-        expires = _aware(row.expires_at)
+        expires = aware(row.expires_at)
         active = row.flow is not None and (expires is None or expires > (now or utcnow()))
         if not active:
             return SessionState(has_notice=row.has_notice)
@@ -84,10 +79,7 @@ class CitizenSessions:
                 result = await connection.execute(query)
                 rows = {(r.channel, r.external_id): r for r in result}
         except Exception as exc:
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
+            fail_waiting(batch, exc)
             return
         for key, futures in batch.items():
             for future in futures:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bot.channels import telegram, zalo
+from bot.console.app import setup as mount_console
 from bot.services import open_services
 from bot.settings import Settings
 from bot.web import routes
@@ -120,4 +121,6 @@ def create_app(settings: Settings) -> web.Application:
     telegram.setup(app, settings)
     zalo.setup(app, settings)
     app.cleanup_ctx.append(_push_ctx)
+    # After the services' context: a console on its own listener uses them.
+    mount_console(app, settings)
     return app

@@ -1,5 +1,6 @@
 """The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge,
-telegram set-webhook|delete-webhook|info|poll.
+telegram set-webhook|delete-webhook|info|poll, and the staff's subscribers, campaign,
+feedback and users commands (their own modules).
 
 Settings are built once here (from the environment and the options) and passed down.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import cli_campaigns, cli_feedback, cli_subscribers
+from bot import cli_campaigns, cli_feedback, cli_subscribers, cli_users
 from bot.settings import Settings
 from content.loader import ContentError, load_pack
 from content.search import FaqEngine, MatchResult, Outcome
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_subscribers.add_parser(sub)
     cli_campaigns.add_parser(sub)
     cli_feedback.add_parser(sub)
+    cli_users.add_parser(sub)
     return parser
 
 
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "subscribers": cli_subscribers.run,
         "campaign": cli_campaigns.run,
         "feedback": cli_feedback.run,
+        "users": cli_users.run,
     }
     try:
         return commands[args.command](args, settings)
@@ -138,6 +141,10 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
     load_pack(settings.content.dir)  # fail fast, before binding the port
     host, port = settings.server.host, settings.server.port
     print(f"Trợ lý ảo đang chạy: http://{host}:{port}/  (Ctrl+C để dừng)", file=sys.stderr)
+    admin = settings.admin
+    if admin.enabled:
+        where = f"{admin.host or host}:{admin.port}" if admin.port is not None else f"{host}:{port}"
+        print(f"Bảng điều khiển cho cán bộ: http://{where}/admin/", file=sys.stderr)
     web.run_app(create_app(settings), host=host, port=port, print=None, loop=_event_loop())
     return 0
 
@@ -175,7 +182,7 @@ def _print_result(result: MatchResult, as_json: bool, out: TextIO) -> None:
         out.write(json.dumps(result_json(result), ensure_ascii=False) + "\n")
         out.flush()
         return
-    from bot.console import plain
+    from bot.terminal import plain
 
     if result.outcome is Outcome.ANSWER and result.best:
         out.write(f"{result.best.entry.title}  (độ tin cậy {result.best.score:.2f})\n\n")
@@ -206,9 +213,9 @@ def _chat(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat_loop(settings: Settings) -> int:
-    from bot.console import render
     from bot.messages import Button, Inbound
     from bot.services import open_services
+    from bot.terminal import render
 
     async with open_services(settings) as services:
         print("Gõ câu hỏi, hoặc số của một lựa chọn. Gõ 'thoát' hoặc Ctrl+D để kết thúc.\n")

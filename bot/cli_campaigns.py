@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.settings import BroadcastSettings, Settings
+from storage.audit import CLI, CONSOLE, VIA_LABELS
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -463,6 +464,7 @@ def _event_json(event: EventView, context: _Context) -> dict[str, Any]:
         "from": event.from_status,
         "to": event.to_status,
         "actor": event.actor,
+        "via": event.via,
         "note": event.note,
     }
 
@@ -546,7 +548,8 @@ async def _show(args: argparse.Namespace, context: _Context) -> int:
             else f"tạo ({_status_label(event.to_status)})"
         )
         note = f" — {event.note}" if event.note else ""
-        print(f"  {context.local(event.at)}  {moved}, bởi {event.actor}{note}")
+        via = f" ({VIA_LABELS[event.via]})" if event.via in (CLI, CONSOLE) else ""
+        print(f"  {context.local(event.at)}  {moved}, bởi {event.actor}{via}{note}")
     if runs:
         print("\nCác lần gửi:")
         for run in runs:

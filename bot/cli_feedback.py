@@ -51,15 +51,19 @@ from bot.feedback_report import (
     FACTOR_LABELS,
     FACTORS,
     KIND_LABELS,
+    NOTICE_LABELS,
+    RATING_LABELS,
     Catalog,
     Tally,
     decimal,
     mask_phone,
 )
 from bot.settings import Settings
+from storage.audit import CLI, CONSOLE, VIA_LABELS
 from storage.feedback import STATUS_LABELS
 
 if TYPE_CHECKING:
+    from bot.feedback_desk import FeedbackDesk
     from bot.services import Storage
     from storage.feedback import (
         FeedbackEventView,
@@ -67,29 +71,17 @@ if TYPE_CHECKING:
         FeedbackRepository,
         FeedbackView,
     )
+    from storage.feedback_inbox import FeedbackInbox
 
 log = logging.getLogger(__name__)
 
 KINDS = tuple(KIND_LABELS)
 STATUSES = tuple(STATUS_LABELS)
 LISTED = tuple(s for s in STATUSES if s != "partial")
-NOTICE_LABELS = {
-    "pending": "chờ gửi tới người dân",
-    "sending": "đang gửi tới người dân",
-    "waiting": "chờ người dân nhắn tin lại để gửi",
-    "delivered": "đã gửi tới người dân",
-}
 ACCESS_LABELS = {
     "show": "xem liên hệ",
     "export": "xuất kèm liên hệ",
     "purge": "xóa liên hệ hết hạn",
-}
-RATING_LABELS = {
-    1: "Rất không hài lòng",
-    2: "Không hài lòng",
-    3: "Bình thường",
-    4: "Hài lòng",
-    5: "Rất hài lòng",
 }
 SHORT_FACTORS = ("Tiếp cận", "Thủ tục", "Công chức", "Kết quả", "Góp ý")
 EXCERPT_WIDTH = 40
@@ -270,6 +262,16 @@ class _Context:
     @property
     def repository(self) -> FeedbackRepository:
         return self.storage.feedback
+
+    @property
+    def inbox(self) -> FeedbackInbox:
+        return self.storage.feedback_inbox
+
+    @property
+    def desk(self) -> FeedbackDesk:
+        from bot.feedback_desk import FeedbackDesk
+
+        return FeedbackDesk(self.storage.feedback, self.storage.audit)
 
     @property
     def catalog(self) -> Catalog:
@@ -465,7 +467,7 @@ def _excerpt(item: FeedbackView) -> str:
 
 
 async def _list(args: argparse.Namespace, context: _Context) -> int:
-    found = await context.repository.find(_filter(args, context), limit=args.limit + 1)
+    found = await context.inbox.find(_filter(args, context), limit=args.limit + 1)
     rows, more = found[: args.limit], len(found) > args.limit
     if args.json:
         _print_json([_record(item, context) for item in rows])
@@ -508,12 +510,14 @@ async def _list(args: argparse.Namespace, context: _Context) -> int:
 
 async def _show(args: argparse.Namespace, context: _Context) -> int:
     actor = _contact_actor(args)
-    item = await context.repository.get(args.code)
-    if item is None:
-        raise UsageError(f"Không có mục nào mã {args.code}.")
     if actor is not None:
-        await context.repository.log_access(actor, "show", item.code)
-    events = await context.repository.events(item.id)
+        item = await context.desk.reveal_contact(args.code, actor=actor)
+    else:
+        found = await context.repository.get(args.code)
+        if found is None:
+            raise UsageError(f"Không có mục nào mã {args.code}.")
+        item = found
+    events = await context.inbox.events(item.id)
     if args.json:
         _print_json(
             {
@@ -524,6 +528,7 @@ async def _show(args: argparse.Namespace, context: _Context) -> int:
                         "from": e.from_status,
                         "to": e.to_status,
                         "actor": e.actor,
+                        "via": e.via,
                         "note": e.note,
                     }
                     for e in events
@@ -611,6 +616,8 @@ def _print_item(
             else f"tạo ({to})"
         )
         actor = "người dân" if event.actor == "citizen" else _one_line(event.actor)
+        if event.via in (CLI, CONSOLE):
+            actor += f" ({VIA_LABELS[event.via]})"
         note = f" — {_one_line(event.note)}" if event.note else ""
         print(f"  {context.local(event.at)}  {moved}, bởi {actor}{note}")
 
@@ -624,39 +631,29 @@ def _print_block(text: str) -> None:
 
 
 async def _assign(args: argparse.Namespace, context: _Context) -> int:
-    from bot.feedback_desk import FeedbackDesk
-
     actor = _actor(args)
-    item = await FeedbackDesk(context.repository).assign(args.code, to=args.to, actor=actor)
+    item = await context.desk.assign(args.code, to=args.to, actor=actor)
     _moved(item, actor, f"giao cho {_one_line(item.assignee)}")
     return 0
 
 
 async def _answer(args: argparse.Namespace, context: _Context) -> int:
-    from bot.feedback_desk import FeedbackDesk
-
     actor = _actor(args)
-    item = await FeedbackDesk(context.repository).answer(
-        args.code, text=_read_text(args), actor=actor
-    )
+    item = await context.desk.answer(args.code, text=_read_text(args), actor=actor)
     _moved(item, actor, _notice_text(item))
     return 0
 
 
 async def _resolve(args: argparse.Namespace, context: _Context) -> int:
-    from bot.feedback_desk import FeedbackDesk
-
     actor = _actor(args)
-    item = await FeedbackDesk(context.repository).resolve(args.code, actor=actor, text=args.text)
+    item = await context.desk.resolve(args.code, actor=actor, text=args.text)
     _moved(item, actor, _notice_text(item))
     return 0
 
 
 async def _reject(args: argparse.Namespace, context: _Context) -> int:
-    from bot.feedback_desk import FeedbackDesk
-
     actor = _actor(args)
-    item = await FeedbackDesk(context.repository).reject(args.code, reason=args.reason, actor=actor)
+    item = await context.desk.reject(args.code, reason=args.reason, actor=actor)
     _moved(item, actor, _notice_text(item))
     return 0
 
@@ -694,6 +691,7 @@ async def _export(args: argparse.Namespace, context: _Context) -> int:
     from bot.feedback_report import binary_file, export_row, write_csv, write_xlsx
 
     actor = _contact_actor(args)
+    who = actor or _actor(args)
     where = _filter(args, context)
     to_stdout = args.output == "-"
     if to_stdout and args.format == "xlsx":
@@ -704,7 +702,7 @@ async def _export(args: argparse.Namespace, context: _Context) -> int:
         return export_row(item, catalog, zone, with_contact=actor is not None)
 
     # iter_items reads each page in its own session: an export stopped half-way holds nothing.
-    items = context.repository.iter_items(where)
+    items = context.inbox.iter_items(where)
     written: int | None = None
     try:
         if args.format == "csv":
@@ -718,10 +716,10 @@ async def _export(args: argparse.Namespace, context: _Context) -> int:
             except OSError as exc:
                 raise CannotWrite(f"Không ghi được tệp {path}: {exc.strerror or exc}") from exc
     finally:
-        if actor is not None:  # logged even when the export failed half-way
-            count = "dừng giữa chừng" if written is None else f"{written} mục"
-            detail = f"{args.format}, {count}; {_filter_text(args)}"
-            await context.repository.log_access(actor, "export", detail)
+        # Logged even when the export failed half-way.
+        count = "dừng giữa chừng" if written is None else f"{written} mục"
+        detail = f"{args.format}, {count}; {_filter_text(args)}"
+        await context.desk.log_export(actor=who, detail=detail, with_contact=actor is not None)
     where_to = "" if to_stdout else f" vào {args.output}"
     contact = " (kèm số điện thoại, đã ghi nhật ký truy cập)" if actor else ""
     print(f"Đã xuất {written} mục{where_to}{contact}.", file=sys.stderr)
@@ -737,9 +735,7 @@ async def _stats(args: argparse.Namespace, context: _Context) -> int:
 
     since, until = _period(args, context)
     point = _point(args, context)
-    rows = await context.repository.survey_rows(
-        FeedbackFilter(point_id=point, since=since, until=until)
-    )
+    rows = await context.inbox.survey_rows(FeedbackFilter(point_id=point, since=since, until=until))
     stats = survey_stats(rows, context.zone)
     catalog = context.catalog
     points = sorted(stats.by_point, key=catalog.point_order)
@@ -871,11 +867,17 @@ async def _purge(args: argparse.Namespace, context: _Context) -> int:
 
 
 async def _access_log(args: argparse.Namespace, context: _Context) -> int:
-    entries = await context.repository.access_log(limit=args.limit)
+    entries = await context.inbox.access_log(limit=args.limit)
     if args.json:
         _print_json(
             [
-                {"at": context.iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+                {
+                    "at": context.iso(e.at),
+                    "actor": e.actor,
+                    "via": e.via,
+                    "action": e.action,
+                    "detail": e.detail,
+                }
                 for e in entries
             ]
         )
@@ -886,7 +888,7 @@ async def _access_log(args: argparse.Namespace, context: _Context) -> int:
     table = [
         (
             context.local(e.at),
-            _one_line(e.actor),
+            _one_line(e.actor) + (f" ({VIA_LABELS[e.via]})" if e.via in VIA_LABELS else ""),
             ACCESS_LABELS.get(e.action, _one_line(e.action)),
             _one_line(e.detail) or "-",
         )

@@ -57,6 +57,20 @@ FACTOR_LABELS = {
 }
 FACTORS = tuple(FACTOR_LABELS)
 KIND_LABELS = {"survey": "Đánh giá", "complaint": "Phản ánh"}
+RATING_LABELS = {
+    1: "Rất không hài lòng",
+    2: "Không hài lòng",
+    3: "Bình thường",
+    4: "Hài lòng",
+    5: "Rất hài lòng",
+}
+# Where a staff answer is on its way back to the citizen (FeedbackItem.notify_status).
+NOTICE_LABELS = {
+    "pending": "chờ gửi tới người dân",
+    "sending": "đang gửi tới người dân",
+    "waiting": "chờ người dân nhắn tin lại để gửi",
+    "delivered": "đã gửi tới người dân",
+}
 SATISFIED_FROM = 4  # 4 (hài lòng) and 5 (rất hài lòng)
 
 EXPORT_HEADERS = (

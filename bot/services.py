@@ -24,9 +24,12 @@ from handlers import complaints, faq, feedback, privacy, start, subscriptions, s
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
+from storage.accounts import AccountRepository
+from storage.audit import AuditLog
 from storage.campaigns import CampaignRepository
 from storage.channels import OfferedChoices, ProcessedUpdates, TokenStore
 from storage.feedback import FeedbackRepository
+from storage.feedback_inbox import FeedbackInbox
 from storage.log_writer import LogWriter
 from storage.rate_buckets import RateBuckets
 from storage.repositories import ConversationLog, GapLog
@@ -111,6 +114,9 @@ class Storage:
     rate_buckets: RateBuckets
     sessions: CitizenSessions
     feedback: FeedbackRepository
+    feedback_inbox: FeedbackInbox
+    accounts: AccountRepository
+    audit: AuditLog
 
 
 @asynccontextmanager
@@ -136,6 +142,9 @@ async def open_storage(settings: Settings, *, migrate: bool = True) -> AsyncIter
                 RateBuckets(sessions),
                 CitizenSessions(sessions),
                 FeedbackRepository(sessions),
+                FeedbackInbox(sessions),
+                AccountRepository(sessions),
+                AuditLog(sessions),
             )
         finally:
             await writer.close()
@@ -164,6 +173,15 @@ async def purge_expired(
     if contacts:
         log.info("retention: erased contact fields of %d closed feedback items", contacts)
     await storage.sessions.purge(now)
+    admin = settings.admin
+    await storage.accounts.purge_sessions(
+        idle_before=now - dt.timedelta(minutes=admin.idle_minutes),
+        opened_before=now - dt.timedelta(hours=admin.absolute_hours),
+    )
+    await storage.accounts.purge_throttle(now - dt.timedelta(minutes=admin.lockout_minutes))
+    audited = await storage.audit.purge(now - dt.timedelta(days=admin.audit_retention_days))
+    if audited:
+        log.info("retention: deleted %d audit log rows", audited)
     # Delivery ids are remembered as long as a platform may redeliver them, and no longer.
     await storage.updates.purge(now - dt.timedelta(seconds=settings.zalo.event_max_age_seconds))
     if turns or gaps:

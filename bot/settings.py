@@ -157,6 +157,41 @@ class FeedbackSettings(BaseModel):
     timezone: str = "Asia/Ho_Chi_Minh"
 
 
+class AdminSettings(BaseModel):
+    """The staff console under ``/admin`` (``BOT_ADMIN_*``): where it listens, how long a
+    sign-in lasts, how failed sign-ins are throttled, how long the audit log is kept."""
+
+    enabled: bool = True
+    # A port: the console gets a listener of its own (on ``host``, default the server's
+    # host; say, an intranet address) and the public server answers 404 under /admin.
+    # No port: the console is served by 'bot serve' itself.
+    host: str | None = None
+    port: int | None = Field(None, ge=0, le=65535)
+    # A session ends after this long without a request, and this long after sign-in anyway.
+    idle_minutes: float = Field(30, gt=0)
+    absolute_hours: float = Field(12, gt=0)
+    # Failed sign-ins in a row that lock a user name, and for how long.
+    lockout_failures: int = Field(5, ge=1)
+    lockout_minutes: float = Field(15, gt=0)
+    # Failed sign-ins from one address (within lockout_minutes) after which each further
+    # attempt from it must wait, 2 s at first and doubling up to 60 s.
+    address_failures: int = Field(10, ge=1)
+    # The session cookie's Secure flag. None: set unless the console listens on loopback
+    # (behind a TLS-terminating proxy on the same machine, set it to true).
+    cookie_secure: bool | None = None
+    # Take the client address from the last X-Forwarded-For hop (only behind a proxy that
+    # sets it; otherwise anyone could claim any address).
+    trust_forwarded_for: bool = False
+    # Audit log rows (sign-ins, actions) are deleted after this many days.
+    audit_retention_days: int = Field(730, ge=1)
+
+    @model_validator(mode="after")
+    def _listener(self) -> AdminSettings:
+        if self.host is not None and self.port is None:
+            raise ValueError("BOT_ADMIN_HOST needs BOT_ADMIN_PORT (the console's own listener)")
+        return self
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
 
@@ -178,4 +213,5 @@ class Settings(BaseSettings):
     zalo: ZaloSettings = ZaloSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    admin: AdminSettings = AdminSettings()
     log: LogSettings = LogSettings()

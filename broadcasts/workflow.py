@@ -27,6 +27,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.settings import BroadcastSettings
 from broadcasts.message import MAX_TEXT
+from storage import audit
+from storage.audit import Actor, actor_of
 from storage.campaigns import (
     RUN_ACTIVE,
     RUN_CANCELLED,
@@ -52,7 +54,8 @@ FAILED = "failed"
 FINAL = frozenset({DONE, CANCELLED, FAILED})
 EDITABLE_IN = frozenset({DRAFT, SUBMITTED, APPROVED, SCHEDULED})
 CHANNELS = ("telegram", "zalo")
-SYSTEM = "hệ thống"
+# The scheduler and the senders act as the bot itself.
+SYSTEM = Actor("hệ thống", via=audit.SYSTEM)
 
 STATUS_LABELS = {
     DRAFT: "Nháp",
@@ -211,10 +214,12 @@ class Campaigns:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(dt.UTC)
 
-    async def create(self, spec: CampaignSpec, *, author: str) -> CampaignView:
+    async def create(self, spec: CampaignSpec, *, author: Actor | str) -> CampaignView:
         return await self.repo.create(author=_actor(author), **self._values(spec))
 
-    async def edit(self, campaign_id: int, spec: CampaignSpec, *, actor: str) -> CampaignView:
+    async def edit(
+        self, campaign_id: int, spec: CampaignSpec, *, actor: Actor | str
+    ) -> CampaignView:
         """Replace the campaign's content and schedule; back to draft (it must be approved
         again)."""
         campaign = await self.get(campaign_id)
@@ -243,7 +248,7 @@ class Campaigns:
         campaign: CampaignView,
         expected: Collection[str],
         to: str,
-        actor: str,
+        actor: Actor | str,
         *,
         note: str | None = None,
         changes: dict[str, Any] | None = None,
@@ -268,26 +273,31 @@ class Campaigns:
                 f"Chiến dịch số {campaign.id} vừa được người khác thay đổi; hãy xem lại."
             ) from None
 
-    async def submit(self, campaign_id: int, *, actor: str) -> CampaignView:
+    async def submit(self, campaign_id: int, *, actor: Actor | str) -> CampaignView:
         return await self._move(await self.get(campaign_id), {DRAFT}, SUBMITTED, actor)
 
-    async def approve(self, campaign_id: int, *, by: str) -> CampaignView:
+    async def approve(self, campaign_id: int, *, by: Actor | str) -> CampaignView:
+        """Four eyes: the approver must not be the author, compared by console account
+        when both have one, else by name (see ``Actor.is_same_person``)."""
         campaign = await self.get(campaign_id)
-        if self.settings.four_eyes and _actor(by).casefold() == campaign.author.casefold():
+        approver = _actor(by)
+        if self.settings.four_eyes and approver.is_same_person(
+            campaign.author, campaign.author_account_id
+        ):
             raise WorkflowError(
                 "Người duyệt phải khác người soạn (nguyên tắc bốn mắt). "
                 "Nhờ một đồng nghiệp duyệt chiến dịch này."
             )
         return await self._move(
-            campaign, {SUBMITTED}, APPROVED, by, changes={"approved_by": _actor(by)}
+            campaign, {SUBMITTED}, APPROVED, approver, changes={"approved_by": approver.name}
         )
 
-    async def reject(self, campaign_id: int, *, by: str, reason: str) -> CampaignView:
+    async def reject(self, campaign_id: int, *, by: Actor | str, reason: str) -> CampaignView:
         return await self._move(
             await self.get(campaign_id), {SUBMITTED}, DRAFT, by, note=reason or "trả lại"
         )
 
-    async def schedule(self, campaign_id: int, *, actor: str) -> CampaignView:
+    async def schedule(self, campaign_id: int, *, actor: Actor | str) -> CampaignView:
         """Approved → scheduled: the scheduler fires it at its time (at once for "now")."""
         campaign = await self.get(campaign_id)
         now = self._clock()
@@ -320,7 +330,7 @@ class Campaigns:
 
     # sending
 
-    async def send_now(self, campaign_id: int, *, actor: str) -> RunView:
+    async def send_now(self, campaign_id: int, *, actor: Actor | str) -> RunView:
         """Approved or scheduled → sending, with a run starting now."""
         campaign = await self.get(campaign_id)
         await self._move(campaign, {APPROVED, SCHEDULED}, SENDING, actor, note="gửi ngay")
@@ -355,7 +365,7 @@ class Campaigns:
         return run
 
     async def test_send(
-        self, campaign_id: int, subscriber_ids: Sequence[int], *, actor: str
+        self, campaign_id: int, subscriber_ids: Sequence[int], *, actor: Actor | str
     ) -> RunView:
         """A preview to named subscribers (any status), before approval; it does not change
         the campaign's status, ignores quiet hours and is left out of the campaign's report."""
@@ -383,7 +393,7 @@ class Campaigns:
         return active[-1] if active else None
 
     async def pause(
-        self, campaign_id: int, *, actor: str, reason: str | None = None
+        self, campaign_id: int, *, actor: Actor | str, reason: str | None = None
     ) -> CampaignView:
         campaign = await self.get(campaign_id)
         moved = await self._move(campaign, {SCHEDULED, SENDING}, PAUSED, actor, note=reason)
@@ -394,7 +404,7 @@ class Campaigns:
             )
         return moved
 
-    async def resume(self, campaign_id: int, *, actor: str) -> CampaignView:
+    async def resume(self, campaign_id: int, *, actor: Actor | str) -> CampaignView:
         campaign = await self.get(campaign_id)
         run = await self.active_run(campaign_id)
         target = SENDING if run is not None else SCHEDULED
@@ -405,7 +415,7 @@ class Campaigns:
             await self.repo.set_run_status(run.id, RUN_EXPANDING, expected={RUN_PAUSED})
         return moved
 
-    async def cancel(self, campaign_id: int, *, actor: str) -> CampaignView:
+    async def cancel(self, campaign_id: int, *, actor: Actor | str) -> CampaignView:
         campaign = await self.get(campaign_id)
         allowed = set(STATUS_LABELS) - FINAL
         moved = await self._move(campaign, allowed, CANCELLED, actor)
@@ -453,8 +463,8 @@ class Campaigns:
         return value.astimezone(self.zone).strftime("%d/%m/%Y %H:%M")
 
 
-def _actor(name: str) -> str:
-    name = " ".join(name.split())
-    if not name:
+def _actor(value: Actor | str) -> Actor:
+    actor = actor_of(value)
+    if not actor.name.strip():
         raise WorkflowError("Cần ghi rõ người thực hiện (--by TÊN).")
-    return name[:100]
+    return actor

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.audit import Actor
 from storage.models import Campaign, CampaignEvent, CampaignRun, Delivery, Subscriber, utcnow
 from storage.subscribers import ACTIVE
 
@@ -108,6 +109,7 @@ class CampaignView:
     approved_by: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    author_account_id: int | None = None
 
 
 def _campaign_view(row: Campaign) -> CampaignView:
@@ -131,6 +133,7 @@ def _campaign_view(row: Campaign) -> CampaignView:
         approved_by=row.approved_by,
         created_at=_aware(row.created_at) or row.created_at,
         updated_at=_aware(row.updated_at) or row.updated_at,
+        author_account_id=row.author_account_id,
     )
 
 
@@ -160,6 +163,7 @@ class EventView:
     actor: str
     note: str | None
     at: dt.datetime
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,16 +221,27 @@ class CampaignRepository:
 
     # campaigns
 
-    async def create(self, *, author: str, **values: Any) -> CampaignView:
+    async def create(self, *, author: Actor, **values: Any) -> CampaignView:
         unknown = set(values) - EDITABLE
         if unknown:
             raise ValueError(f"unknown campaign fields: {sorted(unknown)}")
         async with self._sessions.begin() as session:
-            row = Campaign(author=author[:100], status="draft", **values)
+            row = Campaign(
+                author=author.name[:100],
+                author_account_id=author.account_id,
+                status="draft",
+                **values,
+            )
             session.add(row)
             await session.flush()
             session.add(
-                CampaignEvent(campaign_id=row.id, from_status=None, to_status="draft", actor=author)
+                CampaignEvent(
+                    campaign_id=row.id,
+                    from_status=None,
+                    to_status="draft",
+                    actor=author.name[:100],
+                    via=author.via,
+                )
             )
             await session.flush()
             return _campaign_view(row)
@@ -249,7 +264,7 @@ class CampaignRepository:
         *,
         expected: Iterable[str],
         to: str,
-        actor: str,
+        actor: Actor,
         note: str | None = None,
         changes: dict[str, Any] | None = None,
     ) -> CampaignView:
@@ -277,7 +292,8 @@ class CampaignRepository:
                     campaign_id=campaign_id,
                     from_status=previous,
                     to_status=to,
-                    actor=actor[:100],
+                    actor=actor.name[:100],
+                    via=actor.via,
                     note=note[:300] if note else None,
                 )
             )
@@ -299,6 +315,7 @@ class CampaignRepository:
                     r.actor,
                     r.note,
                     _aware(r.created_at) or r.created_at,
+                    r.via,
                 )
                 for r in rows
             ]

@@ -82,7 +82,7 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
         await connection.run_sync(_downgrade, revision)
 
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

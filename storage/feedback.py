@@ -3,10 +3,9 @@ way staff answers travel back to citizens, and the access log of contact data.""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from content.normalize import fold
+from storage.audit import CITIZEN, Actor, actor_of
 from storage.models import (
     CitizenSession,
     ConversationTurn,
@@ -70,10 +70,14 @@ CODE_LENGTH = 5
 EDITABLE = frozenset({"point_id", "procedure_id", "comment", *FACTORS})
 
 
-def _check_editable(values: dict[str, Any]) -> None:
+def _with_search_text(values: dict[str, Any]) -> dict[str, Any]:
+    """A survey's answers, checked, with the folded comment when it changes."""
     unknown = set(values) - EDITABLE
     if unknown:
         raise ValueError(f"unknown feedback fields: {sorted(unknown)}")
+    if "comment" in values:
+        return {**values, "search_text": search_text(values["comment"])}
+    return values
 
 
 def new_code(kind: str) -> str:
@@ -125,6 +129,7 @@ class FeedbackEventView:
     actor: str
     note: str | None
     at: dt.datetime
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +138,23 @@ class AccessView:
     action: str
     detail: str | None
     at: dt.datetime
+    via: str | None = None
 
 
-def _view(row: FeedbackItem) -> FeedbackView:
+def search_text(*values: str | None) -> str | None:
+    """What the text search looks in: the citizen's and the staff's words, folded (no
+    diacritics, lower case), so "tre hen" finds "Trễ hẹn" with SQL LIKE on every backend.
+    Contact fields stay out (the dossier code is matched on its own column)."""
+    text = " | ".join(fold(value) for value in values if value)
+    return text or None
+
+
+def _like(needle: str) -> str:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def item_view(row: FeedbackItem) -> FeedbackView:
     return FeedbackView(
         id=row.id,
         code=row.code,
@@ -168,8 +187,10 @@ def _view(row: FeedbackItem) -> FeedbackView:
 
 @dataclass(frozen=True, slots=True)
 class FeedbackFilter:
-    """What ``bot feedback list`` and ``export`` select. Dates are UTC instants; ``until``
-    is exclusive. ``max_rating`` keeps surveys with any factor rated at most that."""
+    """What ``bot feedback list`` and ``export`` and the console's inbox select. Dates are
+    UTC instants; ``until`` is exclusive. ``max_rating`` keeps surveys with any factor rated
+    at most that. ``text`` is searched without diacritics and case in the comment,
+    description and answer, and in the dossier code."""
 
     kind: str | None = None
     statuses: tuple[str, ...] | None = None
@@ -179,18 +200,9 @@ class FeedbackFilter:
     max_rating: int | None = None
     text: str | None = None
     overdue_at: dt.datetime | None = None
-
-    def matches(self, item: FeedbackView) -> bool:
-        """The text search, in Python: without diacritics and case ("tre hen" finds "Trễ
-        hẹn"), which SQL's lower() does not do for Vietnamese on every backend."""
-        if not self.text:
-            return True
-        needle = fold(self.text)
-        fields = (item.description, item.comment, item.answer, item.dossier_code)
-        return any(needle in fold(value) for value in fields if value)
+    assignee: str | None = None
 
     def conditions(self) -> list[Any]:
-        """The filters SQL applies (all but the text search, see ``matches``)."""
         conditions: list[Any] = []
         if self.kind:
             conditions.append(FeedbackItem.kind == self.kind)
@@ -207,6 +219,14 @@ class FeedbackFilter:
         if self.overdue_at:
             conditions.append(FeedbackItem.status.in_(list(OPEN)))
             conditions.append(FeedbackItem.deadline_at < self.overdue_at)
+        if self.assignee:
+            conditions.append(FeedbackItem.assignee == self.assignee)
+        if self.text and self.text.strip():
+            code = _like(self.text.strip().lower())
+            matches = [func.lower(FeedbackItem.dossier_code).like(code, escape="\\")]
+            if needle := fold(self.text):
+                matches.append(FeedbackItem.search_text.like(_like(needle), escape="\\"))
+            conditions.append(or_(*matches))
         return conditions
 
 
@@ -263,12 +283,14 @@ class FeedbackRepository:
                     "deadline_at": deadline_at,
                 },
             )
-            session.add(FeedbackEvent(item_id=row.id, to_status=PARTIAL, actor="citizen"))
-            return _view(row)
+            session.add(
+                FeedbackEvent(item_id=row.id, to_status=PARTIAL, actor="citizen", via=CITIZEN)
+            )
+            return item_view(row)
 
     async def update_survey(self, item_id: int, **values: Any) -> None:
         """Record answers of a survey still in progress."""
-        _check_editable(values)
+        values = _with_search_text(values)
         async with self._sessions.begin() as session:
             await session.execute(
                 update(FeedbackItem)
@@ -277,7 +299,7 @@ class FeedbackRepository:
             )
 
     async def complete_survey(self, item_id: int, **values: Any) -> FeedbackView | None:
-        _check_editable(values)
+        values = _with_search_text(values)
         now = utcnow()
         async with self._sessions.begin() as session:
             result = await session.execute(
@@ -288,12 +310,18 @@ class FeedbackRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             session.add(
-                FeedbackEvent(item_id=item_id, from_status=PARTIAL, to_status=NEW, actor="citizen")
+                FeedbackEvent(
+                    item_id=item_id,
+                    from_status=PARTIAL,
+                    to_status=NEW,
+                    actor="citizen",
+                    via=CITIZEN,
+                )
             )
             row = await session.get(FeedbackItem, item_id)
             assert row is not None
             await session.refresh(row)
-            return _view(row)
+            return item_view(row)
 
     async def create_complaint(
         self,
@@ -318,6 +346,7 @@ class FeedbackRepository:
                     "channel": channel,
                     "external_id": external_id,
                     "description": description,
+                    "search_text": search_text(description),
                     "point_id": point_id,
                     "dossier_code": dossier_code,
                     "phone": phone,
@@ -326,18 +355,18 @@ class FeedbackRepository:
                     "completed_at": utcnow(),
                 },
             )
-            session.add(FeedbackEvent(item_id=row.id, to_status=NEW, actor="citizen"))
-            return _view(row)
+            session.add(FeedbackEvent(item_id=row.id, to_status=NEW, actor="citizen", via=CITIZEN))
+            return item_view(row)
 
     async def get(self, code: str) -> FeedbackView | None:
         async with self._sessions() as session:
             row = await session.scalar(select(FeedbackItem).where(FeedbackItem.code == code))
-            return _view(row) if row else None
+            return item_view(row) if row else None
 
     async def get_by_id(self, item_id: int) -> FeedbackView | None:
         async with self._sessions() as session:
             row = await session.get(FeedbackItem, item_id)
-            return _view(row) if row else None
+            return item_view(row) if row else None
 
     async def owned(self, channel: str, external_id: str, code: str) -> FeedbackView | None:
         """The item with ``code`` if this citizen filed it; None for anyone else's."""
@@ -349,7 +378,7 @@ class FeedbackRepository:
                     FeedbackItem.external_id == external_id,
                 )
             )
-            return _view(row) if row else None
+            return item_view(row) if row else None
 
     async def recent_for(
         self, channel: str, external_id: str, *, kind: str | None = None, limit: int = 5
@@ -363,7 +392,7 @@ class FeedbackRepository:
             query = query.where(FeedbackItem.kind == kind)
         async with self._sessions() as session:
             rows = await session.scalars(query.order_by(FeedbackItem.id.desc()).limit(limit))
-            return [_view(r) for r in rows]
+            return [item_view(r) for r in rows]
 
     async def count_since(
         self, channel: str, external_id: str, kind: str, since: dt.datetime
@@ -386,61 +415,13 @@ class FeedbackRepository:
 
     # staff side
 
-    async def find(self, where: FeedbackFilter, *, limit: int | None = None) -> list[FeedbackView]:
-        found: list[FeedbackView] = []
-        async with contextlib.aclosing(self.iter_items(where)) as items:
-            async for item in items:
-                found.append(item)
-                if limit is not None and len(found) >= limit:
-                    break
-        return found
-
-    async def iter_items(
-        self, where: FeedbackFilter, *, batch: int = 1000
-    ) -> AsyncGenerator[FeedbackView, None]:
-        """Every matching item in id order, read in keyset pages (exports of any size)."""
-        last = 0
-        while True:
-            query = (
-                select(FeedbackItem)
-                .where(FeedbackItem.id > last, *where.conditions())
-                .order_by(FeedbackItem.id)
-                .limit(batch)
-            )
-            async with self._sessions() as session:
-                page = [_view(r) for r in await session.scalars(query)]
-            for view in page:
-                if where.matches(view):
-                    yield view
-            if len(page) < batch:
-                return
-            last = page[-1].id
-
-    async def events(self, item_id: int) -> list[FeedbackEventView]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(FeedbackEvent)
-                .where(FeedbackEvent.item_id == item_id)
-                .order_by(FeedbackEvent.id)
-            )
-            return [
-                FeedbackEventView(
-                    r.from_status,
-                    r.to_status,
-                    r.actor,
-                    r.note,
-                    aware(r.created_at) or r.created_at,
-                )
-                for r in rows
-            ]
-
     async def transition(
         self,
         code: str,
         *,
         expected: Iterable[str],
         to: str,
-        actor: str,
+        actor: Actor | str,
         note: str | None = None,
         changes: dict[str, Any] | None = None,
         notify: bool = False,
@@ -450,12 +431,15 @@ class FeedbackRepository:
         ``notify`` queues a notice for the citizen (when the item still points to one)."""
         now = utcnow()
         allowed = list(expected)
+        who = actor_of(actor)
         async with self._sessions.begin() as session:
             row = await session.scalar(select(FeedbackItem).where(FeedbackItem.code == code))
             if row is None:
                 raise FeedbackError(f"Không có mục nào mã {code}.")
             previous = row.status
             values = {"status": to, "updated_at": now, **(changes or {})}
+            if "answer" in values:
+                values["search_text"] = search_text(row.comment, row.description, values["answer"])
             if to in CLOSED and row.closed_at is None:
                 values["closed_at"] = now
             notify = notify and row.external_id is not None
@@ -482,13 +466,14 @@ class FeedbackRepository:
                     item_id=row.id,
                     from_status=previous,
                     to_status=to,
-                    actor=actor[:100],
+                    actor=who.name[:100],
+                    via=who.via,
                     note=note[:500] if note else None,
                 )
             )
             await session.flush()
             await session.refresh(row)
-            return _view(row)
+            return item_view(row)
 
     # answers on their way back to citizens
 
@@ -500,7 +485,7 @@ class FeedbackRepository:
                 .order_by(FeedbackItem.id)
                 .limit(limit)
             )
-            return [_view(r) for r in rows]
+            return [item_view(r) for r in rows]
 
     async def claim_notice(self, item_id: int, *, lease_expired_before: dt.datetime) -> bool:
         """Take a pending notice for pushing (one worker wins); a claim older than the lease
@@ -573,25 +558,21 @@ class FeedbackRepository:
                 )
                 .order_by(FeedbackItem.id)
             )
-            return [_view(r) for r in rows]
+            return [item_view(r) for r in rows]
 
     # data protection
 
-    async def log_access(self, actor: str, action: str, detail: str | None = None) -> None:
+    async def log_access(self, actor: Actor | str, action: str, detail: str | None = None) -> None:
+        who = actor_of(actor)
         async with self._sessions.begin() as session:
             session.add(
-                DataAccess(actor=actor[:100], action=action[:32], detail=(detail or "")[:300])
+                DataAccess(
+                    actor=who.name[:100],
+                    via=who.via,
+                    action=action[:32],
+                    detail=(detail or "")[:300],
+                )
             )
-
-    async def access_log(self, *, limit: int = 100) -> list[AccessView]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(DataAccess).order_by(DataAccess.id.desc()).limit(limit)
-            )
-            return [
-                AccessView(r.actor, r.action, r.detail, aware(r.created_at) or r.created_at)
-                for r in rows
-            ]
 
     async def purge_contacts(self, closed_before: dt.datetime) -> int:
         """Erase the contact fields (phone, dossier code) of items closed before the cutoff."""
@@ -638,36 +619,6 @@ class FeedbackRepository:
                 )
                 counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
             return counts
-
-    async def survey_rows(
-        self, where: FeedbackFilter
-    ) -> list[tuple[str | None, dt.datetime, tuple[int | None, ...]]]:
-        """(service point, completed time, ratings) of every completed survey matching."""
-        query = select(
-            FeedbackItem.point_id,
-            FeedbackItem.completed_at,
-            *(getattr(FeedbackItem, f) for f in FACTORS),
-        ).where(
-            FeedbackItem.kind == SURVEY,
-            FeedbackItem.status != PARTIAL,
-            *FeedbackFilter(
-                point_id=where.point_id, since=where.since, until=where.until
-            ).conditions(),
-        )
-        async with self._sessions() as session:
-            rows = (await session.execute(query.order_by(FeedbackItem.id))).all()
-        return [
-            (row[0], aware(row[1]) or row[1], tuple(row[2:])) for row in rows if row[1] is not None
-        ]
-
-    async def counts(self) -> dict[tuple[str, str], int]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(FeedbackItem.kind, FeedbackItem.status, func.count()).group_by(
-                    FeedbackItem.kind, FeedbackItem.status
-                )
-            )
-            return {(k, s): int(n) for k, s, n in rows.all()}
 
 
 def known_statuses(values: Sequence[str]) -> tuple[str, ...]:

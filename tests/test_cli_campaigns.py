@@ -206,7 +206,10 @@ def test_edit_of_an_approved_campaign_goes_back_to_draft_and_history_says_who(
 
     code, out, _ = cli("show", str(campaign))
     assert code == 0
-    assert f"{when.strftime('%d/%m/%Y %H:%M')}  Đã duyệt → Nháp, bởi Lê Chi — sửa nội dung" in out
+    assert (
+        f"{when.strftime('%d/%m/%Y %H:%M')}  Đã duyệt → Nháp, bởi Lê Chi (dòng lệnh) — sửa nội dung"
+        in out
+    )
     # It must be approved again: straight to schedule is refused.
     code, _, err = cli("schedule", str(campaign), "--by", "Trần Thị Bình")
     assert code == 2

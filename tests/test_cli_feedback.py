@@ -150,7 +150,7 @@ def fetch(url: str, code: str) -> FeedbackView:
 def access_log(url: str) -> list[tuple[str, str, str | None]]:
     async def go() -> list[tuple[str, str, str | None]]:
         async with open_storage(settings_for(url), migrate=False) as storage:
-            entries = await storage.feedback.access_log()
+            entries = await storage.feedback_inbox.access_log()
         return [(e.actor, e.action, e.detail) for e in reversed(entries)]
 
     return asyncio.run(go())
@@ -398,11 +398,11 @@ def test_show_then_handle_items_through_the_workflow(
         long_answer.strip(),
     )
     assert shown["answered_by"] == "Trần Thị Bình"
-    assert [(h["from"], h["to"], h["actor"], h["note"]) for h in shown["history"]] == [
-        (None, "new", "citizen", None),
-        ("new", "in_progress", "nv.tiepnhan", "giao cho Trần Thị Bình"),
-        ("in_progress", "answered", "Trần Thị Bình", None),
-        ("answered", "resolved", "Lê Văn Cường", None),
+    assert [(h["from"], h["to"], h["actor"], h["via"], h["note"]) for h in shown["history"]] == [
+        (None, "new", "citizen", "citizen", None),
+        ("new", "in_progress", "nv.tiepnhan", "cli", "giao cho Trần Thị Bình"),
+        ("in_progress", "answered", "Trần Thị Bình", "cli", None),
+        ("answered", "resolved", "Lê Văn Cường", "cli", None),
     ]
     assert all(h["at"].endswith("+07:00") for h in shown["history"])
 
@@ -416,8 +416,8 @@ def test_show_then_handle_items_through_the_workflow(
     history = out.split("Lịch sử:\n")[1].splitlines()
     assert [line.split("  ", 2)[2] for line in history] == [
         "tạo (Mới), bởi người dân",
-        "Mới → Đang xử lý, bởi Nguyễn Văn An — giao cho Trần Thị Bình",
-        "Đang xử lý → Đã trả lời, bởi Trần Thị Bình",
+        "Mới → Đang xử lý, bởi Nguyễn Văn An (dòng lệnh) — giao cho Trần Thị Bình",
+        "Đang xử lý → Đã trả lời, bởi Trần Thị Bình (dòng lệnh)",
     ]
     fresh = seeded["s2"].code
     code, out, err = cli("reject", fresh, "--reason", "Phiếu thử nghiệm", "--by", "Lê Văn Cường")
@@ -720,7 +720,10 @@ def test_stats_and_chart_then_the_contact_purge(
     assert code == 0, err
     lines = out.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == ["Thời điểm", "Người", "Thao tác", "Chi tiết"]
-    assert re.split(r"\s{2,}", lines[1])[1:3] == ["Cán bộ bảo vệ dữ liệu", "xóa liên hệ hết hạn"]
+    assert re.split(r"\s{2,}", lines[1])[1:3] == [
+        "Cán bộ bảo vệ dữ liệu (dòng lệnh)",
+        "xóa liên hệ hết hạn",
+    ]
     assert re.split(r"\s{2,}", lines[1])[3].startswith("1 mục đóng trước ")
     code, out, _ = cli("access-log", "--json")
     entries = json.loads(out)

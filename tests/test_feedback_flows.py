@@ -44,7 +44,7 @@ def payloads(replies: list[Reply]) -> list[str]:
 
 
 async def items(services: Services) -> list[FeedbackView]:
-    return await services.storage.feedback.find(FeedbackFilter())
+    return await services.storage.feedback_inbox.find(FeedbackFilter())
 
 
 async def only_item(services: Services) -> FeedbackView:
@@ -234,7 +234,7 @@ async def test_complaint_with_contact_records_consent(bot: Services) -> None:
     assert (
         dt.timedelta(days=9, hours=23) < item.deadline_at - before < dt.timedelta(days=10, hours=1)
     )
-    events = await bot.storage.feedback.events(item.id)
+    events = await bot.storage.feedback_inbox.events(item.id)
     assert [(e.from_status, e.to_status, e.actor) for e in events] == [(None, "new", "citizen")]
 
 
@@ -319,7 +319,7 @@ async def test_staff_answer_reaches_the_citizen_at_their_next_message_once(
     replies = await say(bot, f"tra cứu {code}")
     assert "đã có trả lời" in replies[0].text
     assert "mời bạn đến nhận" in replies[0].text
-    events = await bot.storage.feedback.events(item.id)
+    events = await bot.storage.feedback_inbox.events(item.id)
     assert [(e.to_status, e.actor) for e in events] == [
         ("new", "citizen"),
         ("in_progress", "Lãnh đạo phòng"),

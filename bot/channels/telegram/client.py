@@ -28,8 +28,8 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.channels.delivery import DeliveryError
 from bot.channels.telegram.config import CHANNEL, _redact
 from bot.channels.telegram.render import Outgoing, render
-from bot.console import plain
 from bot.messages import Reply
+from bot.terminal import plain
 from storage.subscribers import BLOCKED
 
 if TYPE_CHECKING:

@@ -1,0 +1,148 @@
+"""Satisfaction for a period: the SIPAS-style index per factor and per service point (as
+``bot feedback stats`` computes it, see ``bot.feedback_report``), drawn as SVG bar charts on
+the server (no script, nothing from elsewhere), with the numbers in tables beside them, and
+the list of open items past their deadline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.console import guard, keys
+from bot.console.inbox import deadline_text
+from bot.console.render import catalog, render, zone
+from bot.feedback_report import FACTOR_LABELS, survey_stats
+from storage.feedback import FeedbackFilter
+from storage.models import utcnow
+
+PERIODS = (30, 90, 365)
+DEFAULT_DAYS = 90
+OVERDUE_SHOWN = 100
+# Chart geometry, in SVG user units (the chart scales to the page width).
+LABEL_WIDTH = 300
+BAR_WIDTH = 360
+ROW = 30
+VALUE_WIDTH = 140
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float
+    note: str
+    y: int
+    width: float
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    title: str
+    bars: list[Bar]
+    width: int
+    height: int
+    label_width: int
+    bar_width: int
+
+    @property
+    def ticks(self) -> list[tuple[int, float]]:
+        return [(pct, self.label_width + self.bar_width * pct / 100) for pct in range(0, 101, 25)]
+
+
+def chart(title: str, rows: list[tuple[str, float, str]]) -> Chart:
+    """A horizontal bar chart of percentages, best first."""
+    ordered = sorted(rows, key=lambda r: -r[1])
+    bars = [
+        Bar(_clip(label), value, note, 24 + i * ROW, BAR_WIDTH * max(0.0, min(value, 100)) / 100)
+        for i, (label, value, note) in enumerate(ordered)
+    ]
+    height = 24 + ROW * max(len(bars), 1) + 24
+    return Chart(title, bars, LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH, height, LABEL_WIDTH, BAR_WIDTH)
+
+
+def _clip(label: str, limit: int = 42) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _period(request: web.Request) -> tuple[dt.date, dt.date, str]:
+    today = utcnow().astimezone(zone(request)).date()
+    query = request.query
+    days = query.get("days", "")
+    if days.isdigit() and int(days) in PERIODS:
+        return today - dt.timedelta(days=int(days) - 1), today, days
+    try:
+        since = dt.date.fromisoformat(query.get("from", ""))
+        until = dt.date.fromisoformat(query.get("to", ""))
+    except ValueError:
+        return today - dt.timedelta(days=DEFAULT_DAYS - 1), today, str(DEFAULT_DAYS)
+    if since > until:
+        since, until = until, since
+    return since, until, ""
+
+
+async def stats(request: web.Request) -> web.Response:
+    await guard.require(request, "stats")
+    since, until, days = _period(request)
+    local = zone(request)
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=local).astimezone(dt.UTC)
+
+    names = catalog(request)
+    point = request.query.get("point", "").strip()[:64]
+    point = point if point in names.points else ""
+    inbox = keys.services(request).storage.feedback_inbox
+    where = FeedbackFilter(
+        point_id=point or None, since=midnight(since), until=midnight(until + dt.timedelta(days=1))
+    )
+    result = survey_stats(await inbox.survey_rows(where), local)
+    points = sorted(result.by_point, key=names.point_order)
+    by_point = [(names.point(p) or "Không rõ nơi giải quyết", result.by_point[p]) for p in points]
+    factor_chart = chart(
+        "Tỷ lệ hài lòng theo yếu tố",
+        [
+            (label, f.satisfied, f"{f.answered} lượt chấm")
+            for label, f in zip(FACTOR_LABELS.values(), result.overall.factors, strict=True)
+            if f.satisfied is not None
+        ],
+    )
+    point_chart = chart(
+        "Chỉ số hài lòng theo nơi giải quyết",
+        [
+            (name, tally.index, f"{tally.responses} phiếu")
+            for name, tally in by_point
+            if tally.index is not None
+        ],
+    )
+    # Codes, places and deadlines only: every role may see what is late; the items
+    # themselves open for those who read feedback.
+    now = utcnow()
+    late = await inbox.find(
+        FeedbackFilter(overdue_at=now, point_id=point or None), limit=OVERDUE_SHOWN
+    )
+    overdue = [(item, names.point(item.point_id), deadline_text(item, now)) for item in late]
+    return render(
+        request,
+        "stats.html",
+        {
+            "since": since,
+            "until": until,
+            "days": days,
+            "periods": PERIODS,
+            "point": point,
+            "groups": keys.services(request).kb.service_groups,
+            "overall": result.overall,
+            "factors": list(zip(FACTOR_LABELS.values(), result.overall.factors, strict=True)),
+            "by_point": by_point,
+            "months": list(result.by_month.items()),
+            "factor_chart": factor_chart,
+            "point_chart": point_chart,
+            "overdue": overdue,
+            "overdue_limit": OVERDUE_SHOWN,
+        },
+    )
+
+
+def setup(console: web.Application) -> None:
+    console.router.add_get("/stats", stats)

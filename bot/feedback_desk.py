@@ -33,7 +33,9 @@ MAX_ANSWER = 1500
 
 
 def _text(value: str, what: str) -> str:
-    cleaned = value.strip()
+    # Browsers send a text box's line breaks as CRLF; the citizen's channel wants LF, and
+    # the length limit counts what they will read.
+    cleaned = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not cleaned:
         raise FeedbackError(f"{what} không được để trống.")
     if len(cleaned) > MAX_ANSWER:

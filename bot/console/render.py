@@ -22,6 +22,7 @@ from content.models import KnowledgeBase
 from storage.audit import ACTION_LABELS, VIA_LABELS
 from storage.feedback import STATUS_LABELS
 
+CHANNEL_LABELS = {"telegram": "Telegram", "zalo": "Zalo", "web": "Trang web"}
 NOTICES = {
     "assigned": "Đã giao việc.",
     "answered": "Đã gửi câu trả lời. Bot sẽ chuyển tới người dân trên kênh họ đã dùng.",
@@ -125,4 +126,5 @@ FILTERS: dict[str, Callable[..., str]] = {
     "via_label": _label(VIA_LABELS),
     "role_label": _label(ROLE_LABELS),
     "audit_label": _label(ACTION_LABELS),
+    "channel_label": _label(CHANNEL_LABELS),
 }

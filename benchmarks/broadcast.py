@@ -355,7 +355,7 @@ CHILDREN = {"engine": engine_child, "seed": seed_child, "expand": expand_child}
 def child_main(role: str, config: str) -> int:
     import logging
 
-    from bot.cli import _event_loop
+    from bot.cli.core import _event_loop
 
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -710,7 +710,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.worker:
         return child_main(*args.worker)
-    from bot.cli import _event_loop
+    from bot.cli.core import _event_loop
 
     with asyncio.Runner(loop_factory=_event_loop) as runner:
         return runner.run(main_async(args))

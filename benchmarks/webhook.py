@@ -266,7 +266,7 @@ def run_bare(port: int) -> None:
     app.router.add_post("/hook", ok)
     app.router.add_get("/healthz", ok)
     # The same event loop as 'bot serve', so the difference is the bot's own work.
-    from bot.cli import _event_loop
+    from bot.cli.core import _event_loop
 
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=_event_loop())
 

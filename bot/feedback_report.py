@@ -1,5 +1,5 @@
 """The numbers, rows and files behind ``bot feedback``: satisfaction statistics, the chart of
-the index per service point, and the CSV / XLSX exports. ``bot.cli_feedback`` parses, calls
+the index per service point, and the CSV / XLSX exports. ``bot.cli.feedback`` parses, calls
 and prints; everything here is plain functions over ``FeedbackView`` and survey rows.
 
 Satisfaction statistics (``bot feedback stats``) count completed surveys only (status other
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO
 
-from bot.cli_text import csv_cell, printable
+from bot.cli.text import csv_cell, printable
 from storage.feedback import STATUS_LABELS
 
 if TYPE_CHECKING:

@@ -355,7 +355,7 @@ def test_list_json_shape_and_status_filter(cli: Cli) -> None:
     code, out, _ = cli("list", "--status", "done")
     assert "Chưa có chiến dịch nào ở trạng thái này." in out
     # The parser's statuses are the workflow's.
-    from bot.cli_campaigns import STATUSES
+    from bot.cli.campaigns import STATUSES
 
     assert set(STATUSES) == set(STATUS_LABELS)
 

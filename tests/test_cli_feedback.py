@@ -25,7 +25,7 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-from bot import cli_feedback
+from bot.cli import feedback as cli_feedback
 from bot.cli import main
 from bot.feedback_desk import FeedbackDesk
 from bot.feedback_report import index_chart, survey_stats

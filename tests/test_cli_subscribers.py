@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event
 
-from bot import cli_subscribers
 from bot.cli import main
+from bot.cli import subscribers as cli_subscribers
 from bot.services import Storage, open_storage
 from bot.settings import DatabaseSettings, Settings
 from storage import subscribers as subscribers_module

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.cli_text import csv_cell
+from bot.cli.text import csv_cell
 from bot.console import guard, keys
 from bot.console.render import render, zone
 from bot.feedback_report import file_text

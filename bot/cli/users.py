@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.accounts import ROLE_LABELS, ROLES
-from bot.cli_text import pad, printable, safe_json, text_width
+from bot.cli.text import pad, printable, safe_json, text_width
 from bot.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,8 +1,9 @@
-"""The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge,
-telegram set-webhook|delete-webhook|info|poll, and the staff's subscribers, campaign,
-feedback and users commands (their own modules).
+"""``bot serve``, ``ask``, ``chat``, ``content check|gaps``, ``db upgrade|current|purge`` and
+``telegram set-webhook|delete-webhook|info|poll``: the bot itself, its knowledge base, its
+database and its Telegram hook.
 
-Settings are built once here (from the environment and the options) and passed down.
+Settings come from ``bot.cli.entry`` (the environment and the options). What a command needs
+beyond the parser (the server, the database layer, the channels) is imported when it runs.
 """
 
 from __future__ import annotations
@@ -12,21 +13,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import cli_campaigns, cli_feedback, cli_subscribers, cli_users
 from bot.settings import Settings
-from content.loader import ContentError, load_pack
+from content.loader import load_pack
 from content.search import FaqEngine, MatchResult, Outcome
 
-log = logging.getLogger("bot")
 
-
-def _parser() -> argparse.ArgumentParser:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     content = argparse.ArgumentParser(add_help=False)
     content.add_argument(
         "--content",
@@ -34,9 +31,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="content pack folder (default: BOT_CONTENT_DIR or the bundled pack)",
     )
-    parser = argparse.ArgumentParser(prog="bot", description="Trợ lý ảo cải cách hành chính.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
     serve = sub.add_parser("serve", parents=[content], help="run the web server")
     serve.add_argument("--host", help="default 127.0.0.1 (BOT_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="default 8080 (BOT_SERVER_PORT)")
@@ -78,55 +72,6 @@ def _parser() -> argparse.ArgumentParser:
     tg_sub.add_parser(
         "poll", parents=[content], help="run the bot with long polling (no public URL needed)"
     )
-    cli_subscribers.add_parser(sub)
-    cli_campaigns.add_parser(sub)
-    cli_feedback.add_parser(sub)
-    cli_users.add_parser(sub)
-    return parser
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
-    if getattr(args, "content", None):
-        settings.content.dir = args.content
-    if getattr(args, "host", None):
-        settings.server.host = args.host
-    if getattr(args, "port", None) is not None:
-        settings.server.port = args.port
-    return settings
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic reports every plugin it loads at INFO; only its warnings matter here.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
-    # httpx logs every request URL at INFO and the Bot API puts the bot token in the URL; PTB
-    # logs request details at DEBUG. Whatever the level asked for, they stay at WARNING.
-    for name in ("httpx", "httpcore", "telegram"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))
-    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
-        "serve": _serve,
-        "ask": _ask,
-        "chat": _chat,
-        "content": _content,
-        "db": _db,
-        "telegram": _telegram,
-        "subscribers": cli_subscribers.run,
-        "campaign": cli_campaigns.run,
-        "feedback": cli_feedback.run,
-        "users": cli_users.run,
-    }
-    try:
-        return commands[args.command](args, settings)
-    except ContentError as exc:
-        print(exc, file=sys.stderr)
-        return 2
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -378,3 +323,13 @@ async def _telegram_poll(settings: Settings) -> None:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
     print("Đã dừng.", file=sys.stderr)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "serve": _serve,
+    "ask": _ask,
+    "chat": _chat,
+    "content": _content,
+    "db": _db,
+    "telegram": _telegram,
+}

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.cli_text import (
+from bot.cli.text import (
     CannotWrite,
     csv_cell,
     open_output,

@@ -1,6 +1,9 @@
-"""The numbers, rows and files behind ``bot feedback``: satisfaction statistics, the chart of
-the index per service point, and the CSV / XLSX exports. ``bot.cli.feedback`` parses, calls
-and prints; everything here is plain functions over ``FeedbackView`` and survey rows.
+"""The numbers, rows and files behind ``bot feedback`` and the console's feedback pages:
+satisfaction statistics, the chart of the index per service point, and the CSV / XLSX
+exports. ``bot.cli.feedback`` and ``bot.console`` parse, call and present; everything here is
+plain functions over ``FeedbackView`` and survey sums, and ``satisfaction``, which has the
+database make those sums (per service point and local month: a year of surveys is a few
+hundred rows, not tens of thousands).
 
 Satisfaction statistics (``bot feedback stats``) count completed surveys only (status other
 than ``partial``; an abandoned survey never counts). Each survey rates up to five SIPAS
@@ -30,6 +33,7 @@ asks for contacts.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import datetime as dt
@@ -42,10 +46,12 @@ from typing import IO, TYPE_CHECKING, TextIO
 
 from bot.cli.text import csv_cell, printable
 from storage.feedback import STATUS_LABELS
+from storage.feedback_inbox import SurveyTotal
 
 if TYPE_CHECKING:
     from content.models import KnowledgeBase
-    from storage.feedback import FeedbackView
+    from storage.feedback import FeedbackFilter, FeedbackView
+    from storage.feedback_inbox import FeedbackInbox
 
 # storage.feedback.FACTORS with the names the survey asks them by (messages.yaml factor_*).
 FACTOR_LABELS = {
@@ -95,6 +101,7 @@ XLSX_WIDTHS = (10, 10, 14, 36, 36, *(12,) * len(FACTORS), 40, 50, 16, 14, 20, 50
 XLSX_DATE_FORMAT = "dd/mm/yyyy hh:mm"
 
 Cell = str | int | dt.datetime | None
+MonthStart = tuple[str, dt.datetime]
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -166,14 +173,12 @@ class _Counter:
     total: list[int] = field(default_factory=lambda: [0] * len(FACTORS))
     satisfied: list[int] = field(default_factory=lambda: [0] * len(FACTORS))
 
-    def add(self, ratings: Sequence[int | None]) -> None:
-        self.responses += 1
-        for i, rating in enumerate(ratings):
-            if rating is None:
-                continue
-            self.answered[i] += 1
-            self.total[i] += rating
-            self.satisfied[i] += rating >= SATISFIED_FROM
+    def add(self, sums: SurveyTotal) -> None:
+        self.responses += sums.responses
+        for i in range(len(FACTORS)):
+            self.answered[i] += sums.answered[i]
+            self.total[i] += sums.total[i]
+            self.satisfied[i] += sums.satisfied[i]
 
     def tally(self) -> Tally:
         return Tally(
@@ -190,34 +195,78 @@ class _Counter:
 @dataclass(frozen=True, slots=True)
 class SurveyStats:
     overall: Tally
-    by_point: dict[str | None, Tally]  # in the order first seen
+    by_point: dict[str | None, Tally]
     by_month: dict[str, Tally]  # "YYYY-MM", every month from the first to the last
 
 
 SurveyRow = tuple[str | None, dt.datetime, Sequence[int | None]]
 
 
-def survey_stats(rows: Iterable[SurveyRow], zone: dt.tzinfo) -> SurveyStats:
-    """Statistics of completed surveys given as (service point, completed time, ratings)."""
+def month_starts(first: dt.datetime, last: dt.datetime, zone: dt.tzinfo) -> list[MonthStart]:
+    """Every calendar month in ``zone`` from ``first``'s to ``last``'s: its key
+    ("YYYY-MM") and the instant it starts, in UTC."""
+    local = first.astimezone(zone)
+    year, month = local.year, local.month
+    end = last.astimezone(zone).strftime("%Y-%m")
+    months: list[MonthStart] = []
+    while (key := f"{year:04d}-{month:02d}") <= end:
+        start = dt.datetime(year, month, 1, tzinfo=zone).astimezone(dt.UTC)
+        months.append((key, start))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def stats_of(totals: Iterable[SurveyTotal], months: Sequence[MonthStart]) -> SurveyStats:
+    """The statistics from per-point, per-month sums (bucket ``i`` is ``months[i]``)."""
     overall = _Counter()
     points: dict[str | None, _Counter] = {}
-    months: dict[str, _Counter] = {}
-    for point_id, completed_at, ratings in rows:
-        overall.add(ratings)
-        points.setdefault(point_id, _Counter()).add(ratings)
-        months.setdefault(completed_at.astimezone(zone).strftime("%Y-%m"), _Counter()).add(ratings)
-    trend = {month: months.get(month, _Counter()).tally() for month in _months_between(months)}
-    return SurveyStats(overall.tally(), {p: c.tally() for p, c in points.items()}, trend)
+    by_month = [_Counter() for _ in months]
+    for sums in totals:
+        overall.add(sums)
+        points.setdefault(sums.point_id, _Counter()).add(sums)
+        by_month[sums.bucket].add(sums)
+    return SurveyStats(
+        overall.tally(),
+        {p: c.tally() for p, c in points.items()},
+        {key: counter.tally() for (key, _), counter in zip(months, by_month, strict=True)},
+    )
 
 
-def _months_between(months: Iterable[str]) -> Iterator[str]:
-    present = sorted(months)
-    if not present:
-        return
-    year, month = (int(part) for part in present[0].split("-"))
-    while (key := f"{year:04d}-{month:02d}") <= present[-1]:
-        yield key
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+def survey_stats(rows: Iterable[SurveyRow], zone: dt.tzinfo) -> SurveyStats:
+    """Statistics of completed surveys given one by one as (service point, completed time,
+    ratings): the same sums the database makes for ``satisfaction``, made here."""
+    rows = list(rows)
+    if not rows:
+        return stats_of([], [])
+    months = month_starts(min(r[1] for r in rows), max(r[1] for r in rows), zone)
+    edges = [start for _, start in months[1:]]
+    return stats_of(
+        (
+            SurveyTotal(
+                point_id,
+                bisect.bisect_right(edges, completed_at),
+                1,
+                tuple(int(r is not None) for r in ratings),
+                tuple(r or 0 for r in ratings),
+                tuple(int(r is not None and r >= SATISFIED_FROM) for r in ratings),
+            )
+            for point_id, completed_at, ratings in rows
+        ),
+        months,
+    )
+
+
+async def satisfaction(inbox: FeedbackInbox, where: FeedbackFilter, zone: dt.tzinfo) -> SurveyStats:
+    """Statistics of the completed surveys of ``where``'s service point and period, summed
+    by the database per service point and local month."""
+    span = await inbox.survey_span(where)
+    if span is None:
+        return stats_of([], [])
+    months = month_starts(*span, zone)
+    totals = await inbox.survey_totals(
+        where, [start for _, start in months[1:]], satisfied_from=SATISFIED_FROM
+    )
+    return stats_of(totals, months)
 
 
 def index_chart(

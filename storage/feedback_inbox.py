@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncGenerator
+from collections import Counter
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.feedback import (
@@ -29,7 +31,19 @@ from storage.feedback import (
 )
 from storage.models import DataAccess, FeedbackEvent, FeedbackItem, aware
 
-SurveyRow = tuple[str | None, dt.datetime, tuple[int | None, ...]]
+
+@dataclass(frozen=True, slots=True)
+class SurveyTotal:
+    """Completed surveys of one service point in one period bucket: how many, and per
+    factor (in ``FACTORS`` order) how many answered it, the sum of its ratings and how
+    many rated it satisfied."""
+
+    point_id: str | None
+    bucket: int
+    responses: int
+    answered: tuple[int, ...]
+    total: tuple[int, ...]
+    satisfied: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +59,50 @@ class InboxPage:
 class FeedbackInbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    async def listing(
+        self,
+        where: FeedbackFilter,
+        *,
+        older_than: int | None = None,
+        newer_than: int | None = None,
+        limit: int = 50,
+    ) -> tuple[InboxPage, dict[str, int]]:
+        """A page (as ``page``) and the counts per status (as ``status_counts``).
+
+        A text search cannot use an index (``LIKE '%…%'``), so it reads the table once:
+        the ids and statuses of every match, newest first, give both the counts and the
+        page, whose rows are then read by id. Other filters are served by indexes, twice."""
+        if not where.text:
+            page = await self.page(where, older_than=older_than, newer_than=newer_than, limit=limit)
+            return page, await self.status_counts(where)
+        anywhere = dataclasses.replace(where, statuses=None).conditions()
+        async with self._sessions() as session:
+            matches = (
+                await session.execute(
+                    select(FeedbackItem.id, FeedbackItem.status)
+                    .where(*anywhere)
+                    .order_by(FeedbackItem.id.desc())
+                )
+            ).all()
+            counts = dict(Counter(status for _, status in matches))
+            wanted = set(where.statuses or ())
+            ids = [i for i, status in matches if not wanted or status in wanted]
+            if newer_than is not None:
+                newer = [i for i in ids if i > newer_than]
+                chosen, has_newer = newer[-limit:], len(newer) > limit
+                has_older = bool(chosen) and ids[-1] < chosen[-1]
+            else:
+                older = [i for i in ids if older_than is None or i < older_than]
+                chosen, has_older = older[:limit], len(older) > limit
+                has_newer = bool(chosen) and ids[0] > chosen[0]
+            rows = await session.scalars(
+                select(FeedbackItem)
+                .where(FeedbackItem.id.in_(chosen))
+                .order_by(FeedbackItem.id.desc())
+            )
+            items = [item_view(r) for r in rows]
+        return InboxPage(items, has_newer and bool(items), has_older and bool(items)), counts
 
     async def page(
         self,
@@ -154,24 +212,67 @@ class FeedbackInbox:
                 for r in rows
             ]
 
-    async def survey_rows(self, where: FeedbackFilter) -> list[SurveyRow]:
-        """(service point, completed time, ratings) of every completed survey matching
-        ``where``'s service point and period."""
-        query = select(
-            FeedbackItem.point_id,
-            FeedbackItem.completed_at,
-            *(getattr(FeedbackItem, f) for f in FACTORS),
-        ).where(
+    def _surveys(self, where: FeedbackFilter) -> list[ColumnElement[bool]]:
+        """Completed surveys of ``where``'s service point and filing period."""
+        return [
             FeedbackItem.kind == SURVEY,
             FeedbackItem.status != PARTIAL,
+            FeedbackItem.completed_at.is_not(None),
             *FeedbackFilter(
                 point_id=where.point_id, since=where.since, until=where.until
             ).conditions(),
+        ]
+
+    async def survey_span(self, where: FeedbackFilter) -> tuple[dt.datetime, dt.datetime] | None:
+        """When the first and the last matching survey was completed (None: no survey)."""
+        query = select(
+            func.min(FeedbackItem.completed_at), func.max(FeedbackItem.completed_at)
+        ).where(*self._surveys(where))
+        async with self._sessions() as session:
+            first, last = (await session.execute(query)).one()
+        if first is None or last is None:
+            return None
+        return aware(first) or first, aware(last) or last
+
+    async def survey_totals(
+        self, where: FeedbackFilter, edges: Sequence[dt.datetime], *, satisfied_from: int
+    ) -> list[SurveyTotal]:
+        """Matching surveys summed in the database per service point and period bucket:
+        bucket ``i`` holds the surveys completed before ``edges[i]`` and not before
+        ``edges[i - 1]``. A statistics page over a year reads a few hundred sums instead of
+        tens of thousands of rows."""
+        completed = FeedbackItem.completed_at
+        bucket = (
+            case(*((completed < edge, i) for i, edge in enumerate(edges)), else_=len(edges))
+            if edges
+            else literal(0)
+        ).label("bucket")
+        sums: list[Any] = []
+        for factor in FACTORS:
+            rating = getattr(FeedbackItem, factor)
+            sums += [
+                func.count(rating),
+                func.coalesce(func.sum(rating), 0),
+                func.coalesce(func.sum(case((rating >= satisfied_from, 1), else_=0)), 0),
+            ]
+        query = (
+            select(FeedbackItem.point_id, bucket, func.count(), *sums)
+            .where(*self._surveys(where))
+            # By the label: PostgreSQL would not take two copies of a CASE with parameters.
+            .group_by(FeedbackItem.point_id, literal_column("bucket"))
         )
         async with self._sessions() as session:
-            rows = (await session.execute(query.order_by(FeedbackItem.id))).all()
+            rows = (await session.execute(query)).all()
         return [
-            (row[0], aware(row[1]) or row[1], tuple(row[2:])) for row in rows if row[1] is not None
+            SurveyTotal(
+                point_id=row[0],
+                bucket=int(row[1]),
+                responses=int(row[2]),
+                answered=tuple(int(v) for v in row[3::3]),
+                total=tuple(int(v) for v in row[4::3]),
+                satisfied=tuple(int(v) for v in row[5::3]),
+            )
+            for row in rows
         ]
 
     async def counts(self) -> dict[tuple[str, str], int]:

@@ -372,6 +372,12 @@ class FeedbackItem(Base):
         Index("ix_feedback_items_status", "kind", "status"),
         Index("ix_feedback_items_created_at", "created_at"),
         Index("ix_feedback_items_notify_status", "notify_status"),
+        # The staff's inbox: a status tab newest first, counts per status, what is overdue,
+        # what is assigned to me; and the surveys of a period for the statistics.
+        Index("ix_feedback_items_status_id", "status", "id"),
+        Index("ix_feedback_items_status_deadline", "status", "deadline_at"),
+        Index("ix_feedback_items_assignee", "assignee", "status"),
+        Index("ix_feedback_items_kind_created", "kind", "created_at"),
     )
 
 

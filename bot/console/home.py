@@ -10,7 +10,7 @@ from aiohttp import web
 from bot.accounts import can
 from bot.console import keys
 from bot.console.render import render, zone
-from bot.feedback_report import survey_stats
+from bot.feedback_report import satisfaction
 from storage.audit import AuditFilter
 from storage.feedback import OPEN, FeedbackFilter
 from storage.models import utcnow
@@ -31,10 +31,9 @@ async def home(request: web.Request) -> web.Response:
             FeedbackFilter(statuses=OPEN, assignee=account.username)
         )
     if can(account.roles, "stats"):
-        rows = await storage.feedback_inbox.survey_rows(
-            FeedbackFilter(since=now - dt.timedelta(days=STATS_DAYS))
-        )
-        context["index"] = survey_stats(rows, zone(request)).overall
+        recent = FeedbackFilter(since=now - dt.timedelta(days=STATS_DAYS))
+        stats = await satisfaction(storage.feedback_inbox, recent, zone(request))
+        context["index"] = stats.overall
     if can(account.roles, "accounts"):
         everyone = await storage.accounts.all()
         context["accounts_total"] = len(everyone)

@@ -144,8 +144,7 @@ async def inbox(request: web.Request) -> web.Response:
     where, chosen = parse_filter(request.query, request)
     store = keys.services(request).storage.feedback_inbox
     older, newer = _cursor(request.query.get("older", "")), _cursor(request.query.get("newer", ""))
-    page = await store.page(where, older_than=older, newer_than=newer, limit=PAGE)
-    counts = await store.status_counts(where)
+    page, counts = await store.listing(where, older_than=older, newer_than=newer, limit=PAGE)
     now = utcnow()
     names = catalog(request)
     rows = [

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.accounts import STAFF
 from bot.console import guard, keys
 from bot.console.guard import field
-from bot.console.inbox import deadline_text, people
+from bot.console.inbox import deadline_text
 from bot.console.render import catalog, render
 from bot.feedback_desk import MAX_ANSWER, FeedbackDesk
 from bot.feedback_report import FACTOR_LABELS, NOTICE_LABELS, RATING_LABELS, mask_phone
@@ -58,7 +58,7 @@ async def _page(
         "deadline": deadline_text(item, utcnow()),
         "overdue": item.overdue(utcnow()),
         "events": await storage.feedback_inbox.events(item.id),
-        "people": await people(request),
+        "people": {a.username: a.full_name for a in everyone},
         "colleagues": [a for a in everyone if a.active and STAFF in a.roles],
         "notice_label": NOTICE_LABELS.get(item.notify_status or ""),
         "can_assign": item.status in OPEN,

@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.console import guard, keys
 from bot.console.inbox import deadline_text
 from bot.console.render import catalog, render, zone
-from bot.feedback_report import FACTOR_LABELS, survey_stats
+from bot.feedback_report import FACTOR_LABELS, satisfaction
 from storage.feedback import FeedbackFilter
 from storage.models import utcnow
 
@@ -96,7 +96,7 @@ async def stats(request: web.Request) -> web.Response:
     where = FeedbackFilter(
         point_id=point or None, since=midnight(since), until=midnight(until + dt.timedelta(days=1))
     )
-    result = survey_stats(await inbox.survey_rows(where), local)
+    result = await satisfaction(inbox, where, local)
     points = sorted(result.by_point, key=names.point_order)
     by_point = [(names.point(p) or "Không rõ nơi giải quyết", result.by_point[p]) for p in points]
     factor_chart = chart(

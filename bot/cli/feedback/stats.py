@@ -22,13 +22,13 @@ SHORT_FACTORS = ("Tiếp cận", "Thủ tục", "Công chức", "Kết quả", "
 
 
 async def _stats(args: argparse.Namespace, context: Context) -> int:
-    from bot.feedback_report import index_chart, survey_stats
+    from bot.feedback_report import index_chart, satisfaction
     from storage.feedback import FeedbackFilter
 
     since, until = utc_period(args, context)
     point = point_option(args, context)
-    rows = await context.inbox.survey_rows(FeedbackFilter(point_id=point, since=since, until=until))
-    stats = survey_stats(rows, context.zone)
+    where = FeedbackFilter(point_id=point, since=since, until=until)
+    stats = await satisfaction(context.inbox, where, context.zone)
     catalog = context.catalog
     points = sorted(stats.by_point, key=catalog.point_order)
     period = _period_text(args)

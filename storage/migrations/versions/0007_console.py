@@ -1,6 +1,6 @@
 """The staff console: accounts, their sessions, the sign-in throttle and the audit log; where
 each step of an item's or a campaign's history came from (``via``); the author's account of
-a campaign; the folded text the feedback search looks in.
+a campaign; the folded text the feedback search looks in, and the inbox's indexes.
 
 Revision ID: 0007
 Revises: 0006
@@ -19,6 +19,14 @@ depends_on = None
 
 TZ = sa.DateTime(timezone=True)
 BATCH = 1000
+# The staff's inbox: a status tab newest first, counts per status, what is overdue, what is
+# assigned to me; and the surveys of a period for the statistics.
+INBOX_INDEXES = {
+    "status_id": ["status", "id"],
+    "status_deadline": ["status", "deadline_at"],
+    "assignee": ["assignee", "status"],
+    "kind_created": ["kind", "created_at"],
+}
 
 
 def upgrade() -> None:
@@ -93,6 +101,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("author_account_id", sa.Integer(), nullable=True))
     with op.batch_alter_table("feedback_items") as batch:
         batch.add_column(sa.Column("search_text", sa.Text(), nullable=True))
+    for name, columns in INBOX_INDEXES.items():
+        op.create_index(f"ix_feedback_items_{name}", "feedback_items", columns)
 
     # Every step recorded so far came from a citizen, the system or the command line.
     op.execute("UPDATE feedback_events SET via = 'citizen' WHERE actor = 'citizen'")
@@ -139,6 +149,8 @@ def fold_fields(values: tuple[str | None, ...]) -> str | None:
 
 
 def downgrade() -> None:
+    for name in INBOX_INDEXES:
+        op.drop_index(f"ix_feedback_items_{name}", table_name="feedback_items")
     with op.batch_alter_table("feedback_items") as batch:
         batch.drop_column("search_text")
     with op.batch_alter_table("campaigns") as batch:

@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench bench-webhook bench-broadcast clean
+.PHONY: run test bench bench-webhook bench-console bench-broadcast clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(DEV_STAMP)
 
 bench-webhook: $(DEV_STAMP)
 	$(VENV)/bin/python benchmarks/webhook.py
+
+bench-console: $(DEV_STAMP)
+	$(VENV)/bin/python benchmarks/console.py
 
 bench-broadcast: $(DEV_STAMP)
 	$(VENV)/bin/python benchmarks/broadcast.py

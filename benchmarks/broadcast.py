@@ -58,13 +58,13 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from fresh_postgres import drop_database, fresh_database
 
 TOKEN = "123456:bench-token"
 AUTHOR, APPROVER = "Lan (benchmark)", "Minh (benchmark)"
@@ -410,34 +410,6 @@ class Verdicts:
         return any(not ok for _, ok, _ in self.lines)
 
 
-async def postgres_database(url: str) -> tuple[str | None, str]:
-    """(a fresh database's URL or None, why not)."""
-    import asyncpg
-
-    plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    try:
-        connection = await asyncpg.connect(plain, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return None, f"PostgreSQL unreachable at {url}: {type(exc).__name__}: {exc}"
-    name = f"bench_broadcast_{uuid.uuid4().hex[:10]}"
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return f"{url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_postgres(url: str, name: str) -> None:
-    import asyncpg
-
-    plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    connection = await asyncpg.connect(plain, timeout=3)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def throughput(args: argparse.Namespace, folder: str, verdicts: Verdicts) -> None:
     sink = Sink()
     await sink.start()
@@ -450,7 +422,7 @@ async def throughput(args: argparse.Namespace, folder: str, verdicts: Verdicts) 
             if label == "SQLite":
                 url = f"sqlite+aiosqlite:///{folder}/throughput.db"
             else:
-                fresh, why = await postgres_database(args.postgres_url)
+                fresh, why = await fresh_database(args.postgres_url, "bench_broadcast")
                 if fresh is None:
                     notes.append(f"PostgreSQL skipped: {why}")
                     continue
@@ -463,7 +435,7 @@ async def throughput(args: argparse.Namespace, folder: str, verdicts: Verdicts) 
                 )
             finally:
                 if dropped is not None:
-                    await drop_postgres(*dropped)
+                    await drop_database(*dropped)
             got, chats = sink.received(AUDIENCE_BASE)
             ceiling_got, _ = sink.received(CEILING_BASE)
             rate = n / result["seconds"]

@@ -47,13 +47,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import ClientSession, CookieJar, TCPConnector, web
+from fresh_postgres import drop_database, fresh_database
 from yarl import URL
 
 STAFF = ("bench.staff", "Lê Thị Bích Ngọc")
@@ -503,34 +503,6 @@ def report(run: Run, args: argparse.Namespace) -> bool:
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-async def postgres_database(url: str) -> tuple[str | None, str]:
-    """(a fresh database's URL or None, its name or why not)."""
-    import asyncpg
-
-    plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    try:
-        connection = await asyncpg.connect(plain, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return None, f"PostgreSQL unreachable at {url}: {type(exc).__name__}: {exc}"
-    name = f"bench_console_{uuid.uuid4().hex[:10]}"
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return f"{url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_postgres(url: str, name: str) -> None:
-    import asyncpg
-
-    plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    connection = await asyncpg.connect(plain, timeout=3)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def main_async(args: argparse.Namespace) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
     runs: list[Run] = []
@@ -538,14 +510,14 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         runs.append(await measure(f"sqlite+aiosqlite:///{folder}/bench.db", "SQLite", args, folder))
         if args.postgres_url:
-            fresh, name = await postgres_database(args.postgres_url)
+            fresh, name = await fresh_database(args.postgres_url, "bench_console")
             if fresh is None:
                 notes.append(f"PostgreSQL skipped: {name}")
             else:
                 try:
                     runs.append(await measure(fresh, "PostgreSQL", args, folder))
                 finally:
-                    await drop_postgres(args.postgres_url, name)
+                    await drop_database(args.postgres_url, name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     missed = False

@@ -41,12 +41,11 @@ from bot.cli.text import (
     CannotWrite,
     csv_cell,
     open_output,
-    pad,
     positive,
+    print_table,
     printable,
     safe_json,
     shorten,
-    text_width,
 )
 from bot.settings import Settings
 
@@ -181,13 +180,7 @@ async def _list(views: AsyncIterator[SubscriberView], limit: int, as_json: bool)
         )
         for v in rows
     ]
-    widths = [max(text_width(cells[i]) for cells in [headers, *table]) for i in range(len(headers))]
-    for cells in [headers, *table]:
-        padded = (
-            pad(cell, width, right=i == 0)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-        print("  ".join(padded).rstrip())
+    print_table(headers, table, right={0})
     if more:
         print(
             f"(Chỉ hiện {limit} người đầu tiên theo ID; còn nữa — dùng --limit N "
@@ -240,14 +233,7 @@ def _print_counts(groups: dict[tuple[str, str], int], as_json: bool) -> None:
         for channel in sorted(cross)
     ]
     table.append(["Tổng", *(str(by_status[s]) for s in statuses), str(total)])
-    widths = [max(text_width(row[i]) for row in [headers, *table]) for i in range(len(headers))]
-    for row in [headers, *table]:
-        print(
-            "  ".join(
-                pad(cell, width, right=i > 0)
-                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
+    print_table(headers, table, right=set(range(1, len(headers))))
 
 
 # --- export ---------------------------------------------------------------------------------

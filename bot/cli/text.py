@@ -14,7 +14,7 @@ import io
 import json
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -72,6 +72,23 @@ def shorten(text: str, width: int) -> str:
 def pad(text: str, width: int, *, right: bool = False) -> str:
     fill = " " * (width - text_width(text))
     return fill + text if right else text + fill
+
+
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: set[int] | frozenset[int] = frozenset(),
+    indent: str = "",
+) -> None:
+    """Columns padded by terminal width (Vietnamese combining marks take none)."""
+    widths = [max(text_width(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = (
+            pad(cell, width, right=i in right)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        print((indent + "  ".join(cells)).rstrip())
 
 
 class CannotWrite(Exception):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.accounts import ROLE_LABELS, ROLES
-from bot.cli.text import pad, printable, safe_json, text_width
+from bot.cli.text import print_table, printable, safe_json
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -185,7 +185,5 @@ async def _list(accounts: Accounts, zone: dt.tzinfo, *, as_json: bool) -> int:
         for a in everyone
     ]
     headers = ("Tên đăng nhập", "Họ tên", "Vai trò", "Trạng thái", "Đăng nhập gần nhất")
-    widths = [max(text_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        print("  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_table(headers, rows)
     return 0

@@ -8,9 +8,10 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.text import print_table
 from bot.settings import BroadcastSettings, Settings
 
 if TYPE_CHECKING:
@@ -206,19 +207,3 @@ def clock_text(seconds: float | None) -> str:
 def shorten(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def print_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    right: set[int] | frozenset[int] = frozenset(),
-    indent: str = "",
-) -> None:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        cells = (
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-        print((indent + "  ".join(cells)).rstrip())

@@ -13,11 +13,11 @@ from bot.cli.campaigns.common import (
     Context,
     campaign_json,
     print_json,
-    print_table,
     run_json,
     shorten,
     status_label,
 )
+from bot.cli.text import print_table
 from storage.audit import CLI, CONSOLE, VIA_LABELS
 
 if TYPE_CHECKING:

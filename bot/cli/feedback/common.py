@@ -7,11 +7,11 @@ import argparse
 import datetime as dt
 import functools
 import getpass
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.text import pad, printable, safe_json, text_width
+from bot.cli.text import printable, safe_json
 from bot.feedback_report import Catalog
 from bot.settings import Settings
 
@@ -112,20 +112,3 @@ def contact_actor_of(args: argparse.Namespace) -> str | None:
 def one_line(text: str | None) -> str:
     """Citizen text for a table cell: one line, control characters escaped."""
     return printable(" ".join((text or "").split()))
-
-
-def print_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    right: set[int] | frozenset[int] = frozenset(),
-    indent: str = "",
-) -> None:
-    """Columns padded by terminal width (Vietnamese combining marks take none)."""
-    widths = [max(text_width(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        cells = (
-            pad(cell, width, right=i in right)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-        print((indent + "  ".join(cells)).rstrip())

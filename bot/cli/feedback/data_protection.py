@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from bot.cli.feedback.common import Action, Context, actor_of, one_line, print_json, print_table
+from bot.cli.feedback.common import Action, Context, actor_of, one_line, print_json
+from bot.cli.text import print_table
 from storage.audit import VIA_LABELS
 
 ACCESS_LABELS = {

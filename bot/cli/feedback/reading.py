@@ -16,10 +16,9 @@ from bot.cli.feedback.common import (
     contact_actor_of,
     one_line,
     print_json,
-    print_table,
 )
 from bot.cli.feedback.filters import item_filter
-from bot.cli.text import pad, printable, shorten, text_width
+from bot.cli.text import pad, print_table, printable, shorten, text_width
 from bot.feedback_report import (
     FACTOR_LABELS,
     FACTORS,

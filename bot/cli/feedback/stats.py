@@ -12,10 +12,9 @@ from bot.cli.feedback.common import (
     Context,
     one_line,
     print_json,
-    print_table,
 )
 from bot.cli.feedback.filters import point_option, utc_period
-from bot.cli.text import CannotWrite, shorten
+from bot.cli.text import CannotWrite, print_table, shorten
 from bot.feedback_report import FACTOR_LABELS, FACTORS, Tally, decimal
 
 SHORT_FACTORS = ("Tiếp cận", "Thủ tục", "Công chức", "Kết quả", "Góp ý")

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.cli.text import csv_cell
 from bot.console import guard, keys
-from bot.console.render import render, zone
+from bot.console.render import day_start, render, zone
 from bot.feedback_report import file_text
 from storage.audit import ACTION_LABELS, VIA_LABELS, AuditFilter
 from storage.models import utcnow
@@ -38,8 +38,6 @@ def _filter(params: Mapping[str, Any], request: web.Request) -> tuple[AuditFilte
         value = params.get(name, "")
         return value.strip()[:limit] if isinstance(value, str) else ""
 
-    local = zone(request)
-
     def day(name: str) -> dt.date | None:
         try:
             return dt.date.fromisoformat(text(name))
@@ -55,14 +53,11 @@ def _filter(params: Mapping[str, Any], request: web.Request) -> tuple[AuditFilte
         "to": until.isoformat() if until else "",
     }
 
-    def midnight(value: dt.date) -> dt.datetime:
-        return dt.datetime.combine(value, dt.time(), tzinfo=local).astimezone(dt.UTC)
-
     where = AuditFilter(
         actor=chosen["actor"] or None,
         action=action or None,
-        since=midnight(since) if since else None,
-        until=midnight(until + dt.timedelta(days=1)) if until else None,
+        since=day_start(request, since) if since else None,
+        until=day_start(request, until + dt.timedelta(days=1)) if until else None,
     )
     return where, chosen
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.accounts import can
 from bot.console import guard, keys
-from bot.console.render import catalog, render, zone
+from bot.console.render import catalog, day_start, render, zone
 from bot.feedback_report import KIND_LABELS, export_row, write_csv, write_xlsx
 from storage.feedback import PARTIAL, STATUS_LABELS, FeedbackFilter, FeedbackView
 from storage.models import utcnow
@@ -78,10 +78,6 @@ def parse_filter(params: Mapping[str, Any], request: web.Request) -> tuple[Feedb
     status = text("status") if text("status") in STATUS_LABELS else ""
     rating = text("rating") if text("rating") in {"1", "2", "3", "4", "5"} else ""
     since, until = _day(text("from")), _day(text("to"))
-    local = zone(request)
-
-    def midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), tzinfo=local).astimezone(dt.UTC)
 
     chosen = Chosen(
         kind=kind,
@@ -98,8 +94,8 @@ def parse_filter(params: Mapping[str, Any], request: web.Request) -> tuple[Feedb
         kind=kind or None,
         statuses=(status,) if status else LISTED,
         point_id=chosen.point or None,
-        since=midnight(since) if since else None,
-        until=midnight(until + dt.timedelta(days=1)) if until else None,
+        since=day_start(request, since) if since else None,
+        until=day_start(request, until + dt.timedelta(days=1)) if until else None,
         max_rating=int(rating) if rating else None,
         text=chosen.q or None,
         overdue_at=utcnow() if chosen.overdue else None,

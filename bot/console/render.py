@@ -65,6 +65,11 @@ def zone(request: web.Request) -> ZoneInfo:
     return _zone(settings(request).feedback.timezone)
 
 
+def day_start(request: web.Request, day: dt.date) -> dt.datetime:
+    """The UTC instant a local calendar day starts (the period filters' dates)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone(request)).astimezone(dt.UTC)
+
+
 @functools.lru_cache(maxsize=4)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.console import guard, keys
 from bot.console.inbox import deadline_text
-from bot.console.render import catalog, render, zone
+from bot.console.render import catalog, day_start, render, zone
 from bot.feedback_report import FACTOR_LABELS, satisfaction
 from storage.feedback import FeedbackFilter
 from storage.models import utcnow
@@ -86,15 +86,14 @@ async def stats(request: web.Request) -> web.Response:
     since, until, days = _period(request)
     local = zone(request)
 
-    def midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), tzinfo=local).astimezone(dt.UTC)
-
     names = catalog(request)
     point = request.query.get("point", "").strip()[:64]
     point = point if point in names.points else ""
     inbox = keys.services(request).storage.feedback_inbox
     where = FeedbackFilter(
-        point_id=point or None, since=midnight(since), until=midnight(until + dt.timedelta(days=1))
+        point_id=point or None,
+        since=day_start(request, since),
+        until=day_start(request, until + dt.timedelta(days=1)),
     )
     result = await satisfaction(inbox, where, local)
     points = sorted(result.by_point, key=names.point_order)

@@ -12,19 +12,22 @@ from aiohttp import web
 
 from bot.console import guard, keys
 from bot.console.inbox import deadline_text
-from bot.console.render import catalog, day_start, render, zone
+from bot.console.render import catalog, day_start, number, render, zone
 from bot.feedback_report import FACTOR_LABELS, satisfaction
 from storage.feedback import FeedbackFilter
 from storage.models import utcnow
 
 PERIODS = (30, 90, 365)
 DEFAULT_DAYS = 90
-OVERDUE_SHOWN = 100
-# Chart geometry, in SVG user units (the chart scales to the page width).
-LABEL_WIDTH = 300
-BAR_WIDTH = 360
-ROW = 30
-VALUE_WIDTH = 140
+OVERDUE_SHOWN = 20
+# Chart geometry, in SVG user units. Each bar has its name above it, so the chart stays
+# readable when it shrinks to a phone's width.
+BAR_WIDTH = 280
+VALUE_WIDTH = 200
+ROW = 46
+TOP = 8
+AXIS = 24
+LABEL_CHARACTERS = 52
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,27 +45,28 @@ class Chart:
     bars: list[Bar]
     width: int
     height: int
-    label_width: int
     bar_width: int
 
     @property
     def ticks(self) -> list[tuple[int, float]]:
-        return [(pct, self.label_width + self.bar_width * pct / 100) for pct in range(0, 101, 25)]
+        return [(pct, self.bar_width * pct / 100) for pct in range(0, 101, 25)]
 
 
 def chart(title: str, rows: list[tuple[str, float, str]]) -> Chart:
     """A horizontal bar chart of percentages, best first."""
     ordered = sorted(rows, key=lambda r: -r[1])
     bars = [
-        Bar(_clip(label), value, note, 24 + i * ROW, BAR_WIDTH * max(0.0, min(value, 100)) / 100)
+        Bar(_clip(label), value, note, TOP + i * ROW, BAR_WIDTH * max(0.0, min(value, 100)) / 100)
         for i, (label, value, note) in enumerate(ordered)
     ]
-    height = 24 + ROW * max(len(bars), 1) + 24
-    return Chart(title, bars, LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH, height, LABEL_WIDTH, BAR_WIDTH)
+    height = TOP + ROW * max(len(bars), 1) + AXIS
+    return Chart(title, bars, BAR_WIDTH + VALUE_WIDTH, height, BAR_WIDTH)
 
 
-def _clip(label: str, limit: int = 42) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
+def _clip(label: str) -> str:
+    if len(label) <= LABEL_CHARACTERS:
+        return label
+    return label[: LABEL_CHARACTERS - 1] + "…"
 
 
 def _period(request: web.Request) -> tuple[dt.date, dt.date, str]:
@@ -101,7 +105,7 @@ async def stats(request: web.Request) -> web.Response:
     factor_chart = chart(
         "Tỷ lệ hài lòng theo yếu tố",
         [
-            (label, f.satisfied, f"{f.answered} lượt chấm")
+            (label, f.satisfied, f"{number(f.answered)} lượt chấm")
             for label, f in zip(FACTOR_LABELS.values(), result.overall.factors, strict=True)
             if f.satisfied is not None
         ],
@@ -109,7 +113,7 @@ async def stats(request: web.Request) -> web.Response:
     point_chart = chart(
         "Chỉ số hài lòng theo nơi giải quyết",
         [
-            (name, tally.index, f"{tally.responses} phiếu")
+            (name, tally.index, f"{number(tally.responses)} phiếu")
             for name, tally in by_point
             if tally.index is not None
         ],

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from fresh_postgres import drop_database, fresh_database
+from bench_support import drop_database, fresh_database, table
 
 TOKEN = "123456:bench-token"
 AUTHOR, APPROVER = "Lan (benchmark)", "Minh (benchmark)"
@@ -370,28 +370,6 @@ def child_main(role: str, config: str) -> int:
 
 
 Row = Sequence[str]
-
-
-def table(headers: Row, rows: Sequence[Row]) -> str:
-    """A markdown table with aligned columns (text left, numbers right)."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    numeric = [
-        all(r[i][:1].isdigit() or r[i][:1] in "-—" for r in rows) if rows else False
-        for i in range(len(headers))
-    ]
-
-    def line(cells: Row) -> str:
-        padded = [
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(
-        "-" * (w + 1) + ":" if num else "-" * (w + 2)
-        for w, num in zip(widths, numeric, strict=True)
-    )
-    return "\n".join([line(headers), rule + "|", *(line(r) for r in rows)])
 
 
 def n0(value: float) -> str:

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TextIO
 
 from aiohttp import ClientSession, CookieJar, TCPConnector, web
-from fresh_postgres import drop_database, fresh_database
+from bench_support import drop_database, fresh_database, table
 from yarl import URL
 
 STAFF = ("bench.staff", "Lê Thị Bích Ngọc")
@@ -421,28 +421,6 @@ async def measure(url: str, label: str, args: argparse.Namespace, folder: Path) 
 
 
 # --- reporting -------------------------------------------------------------------------------
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A markdown table with aligned columns (text left, numbers right)."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    numeric = [
-        all(r[i][:1].isdigit() or r[i][:1] in "-—" for r in rows) if rows else False
-        for i in range(len(headers))
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=True)
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(
-        "-" * (w + 1) + ":" if num else "-" * (w + 2)
-        for w, num in zip(widths, numeric, strict=True)
-    )
-    return "\n".join([line(headers), rule + "|", *(line(r) for r in rows)])
 
 
 def report(run: Run, args: argparse.Namespace) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from content.loader import BUNDLED_PACK, load_pack
 from content.models import KnowledgeBase
-from content.search import FaqEngine, Thresholds
+from content.search import FaqEngine
 from handlers import complaints, faq, feedback, privacy, start, subscriptions, survey, topics
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
@@ -47,15 +47,7 @@ log = logging.getLogger(__name__)
 def build_engine(settings: Settings, kb: KnowledgeBase | None = None) -> FaqEngine:
     """Load the content pack (failing with every problem named) and index it."""
     kb = kb or load_pack(settings.content.dir)
-    faq_settings = settings.faq
-    thresholds = Thresholds(
-        answer=faq_settings.answer_threshold,
-        clarify=faq_settings.clarify_threshold,
-        margin=faq_settings.margin,
-        strong_margin=faq_settings.strong_margin,
-        suggestions=faq_settings.suggestions,
-    )
-    return FaqEngine(kb, thresholds)
+    return FaqEngine(kb, suggestions=settings.faq.suggestions, overrides=settings.faq.overrides())
 
 
 _ENGINES: dict[tuple[Any, ...], FaqEngine] = {}

@@ -39,19 +39,31 @@ class ContentSettings(BaseModel):
 
 
 class FaqSettings(BaseModel):
-    """Thresholds of the FAQ engine's decision, on its 0–1 confidence."""
+    """The FAQ engine's decision. By default its thresholds are derived from the loaded pack
+    (content.calibration); a value set here overrides the calibrated one."""
 
-    answer_threshold: float = Field(0.62, ge=0, le=1)
-    clarify_threshold: float = Field(0.54, ge=0, le=1)
-    margin: float = Field(0.04, ge=0, le=1)
-    strong_margin: float = Field(0.14, ge=0, le=1)
+    answer_threshold: float | None = Field(None, ge=0, le=1)
+    clarify_threshold: float | None = Field(None, ge=0, le=1)
+    margin: float | None = Field(None, ge=0, le=1)
+    strong_margin: float | None = Field(None, ge=0, le=1)
     suggestions: int = Field(3, ge=2, le=5)
 
     @model_validator(mode="after")
     def _ordered(self) -> FaqSettings:
-        if self.clarify_threshold > self.answer_threshold:
+        answer, clarify = self.answer_threshold, self.clarify_threshold
+        if answer is not None and clarify is not None and clarify > answer:
             raise ValueError("clarify_threshold must not exceed answer_threshold")
         return self
+
+    def overrides(self) -> dict[str, float]:
+        """The thresholds set by hand, by their name in content.search.Thresholds."""
+        named = {
+            "answer": self.answer_threshold,
+            "clarify": self.clarify_threshold,
+            "margin": self.margin,
+            "strong_margin": self.strong_margin,
+        }
+        return {name: value for name, value in named.items() if value is not None}
 
 
 class ServerSettings(BaseModel):

@@ -123,7 +123,9 @@ class Analyzer:
         best = process.extractOne(
             folded, self._fold_list, scorer=OSA.distance, score_cutoff=max_distance
         )
-        if best is not None:
+        # A word with the shape of a syllable ("phim") is more likely a word the pack does not
+        # know than a slip of one letter less or more ("phi"): only same-length slips are mended.
+        if best is not None and (len(best[0]) == len(folded) or not telex.is_syllable(folded)):
             return [self._token(best[0], TYPO_CREDIT)]
         return [self._token(word)]
 

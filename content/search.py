@@ -25,15 +25,17 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 from rapidfuzz import fuzz
 
 from content.analysis import Analysis, Analyzer, Token
+from content.calibration import Calibration, calibrate
 from content.models import FaqEntry, KnowledgeBase, Lexicon
 from content.normalize import tokens
 
@@ -66,6 +68,10 @@ class Thresholds:
     suggestions: int = 3
     # Only candidates this close to the best one are offered in a clarifying question.
     clarify_window: float = 0.15
+    # A fallback still offers the candidates scoring this much ("Có thể bạn muốn hỏi:").
+    suggest: float = 0.45
+    # ... unless the question is mostly words the pack has never seen (another domain).
+    known_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,8 @@ class MatchResult:
     outcome: Outcome
     hits: tuple[Hit, ...]
     normalized: str
+    # A fallback whose hits are plausible enough to offer ("Có thể bạn muốn hỏi:").
+    suggested: bool = False
 
     @property
     def best(self) -> Hit | None:
@@ -205,6 +213,16 @@ class FaqIndex:
             term: (np.array(ids, dtype=np.int32), np.array(w, dtype=np.float64))
             for term, (ids, w) in postings.items()
         }
+
+    def known_share(self, analysis: Analysis) -> float:
+        """The share of the question's words (particles aside) that the pack knows."""
+        words = [t for t in analysis.tokens if not t.particle]
+        if not words:
+            return 0.0
+        # A mended word counts half: the pack knows what it became, not what was typed.
+        return sum((t.fold in self._idf) * (1.0 if t.credit == 1.0 else 0.5) for t in words) / len(
+            words
+        )
 
     def idf(self, fold: str) -> float:
         return self._idf.get(fold, self._idf_unknown)
@@ -336,10 +354,26 @@ def _covers(doc: _Doc, token: Token) -> float:
 class FaqEngine:
     """Matches questions against a knowledge base and decides the outcome."""
 
-    def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        thresholds: Thresholds | None = None,
+        *,
+        suggestions: int = 3,
+        overrides: Mapping[str, float] | None = None,
+    ) -> None:
+        """By default the engine derives its thresholds from held-out questions of ``kb``
+        (content.calibration); ``thresholds`` replaces them all, ``overrides`` some (settings
+        ``BOT_FAQ_*``)."""
         self.kb = kb
-        self.thresholds = thresholds or Thresholds()
         self.index = FaqIndex(kb.entries, kb.lexicon)
+        self.calibration: Calibration | None = None
+        if thresholds is None:
+            base = Thresholds(suggestions=suggestions)
+            self.calibration = calibrate(kb.entries, kb.lexicon, self.index.weights, base)
+            thresholds = self.calibration.thresholds(base)
+        # Names of Thresholds' float fields (checked by the settings that produce them).
+        self.thresholds = replace(thresholds, **cast(dict[str, Any], dict(overrides or {})))
         # Citizens ask the same questions over and over (a campaign, a deadline): a result is a
         # pure function of the text for a loaded pack, so recent ones are kept.
         self._cached = lru_cache(maxsize=4096)(self.match_uncached)
@@ -351,26 +385,38 @@ class FaqEngine:
         """The decision without the cache (benchmarks measure this)."""
         th = self.thresholds
         analysis, hits = self.index.rank(text, limit=max(th.suggestions, 2) + 1)
-        normalized = analysis.folded
-        if not hits or hits[0].score < th.clarify:
-            return MatchResult(Outcome.FALLBACK, tuple(hits[: th.suggestions]), normalized)
-        best = hits[0]
-        lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
-        # When the runner-up covers every word of the question as well as the best entry does
-        # ("căn cước" alone), the question does not say which one the citizen means.
-        # A near-exact match of one of its phrasings still settles it.
-        undecided = (
-            len(hits) > 1
-            and best.coverage >= 0.95
-            and hits[1].coverage >= 0.95
-            and best.score < th.exact
-        )
-        if not undecided and (
-            (best.score >= th.answer and lead >= th.margin) or lead >= th.strong_margin
-        ):
-            return MatchResult(Outcome.ANSWER, tuple(hits[: th.suggestions]), normalized)
-        offered = [h for h in hits[: th.suggestions] if best.score - h.score <= th.clarify_window]
-        # A clarifying question offers a choice: the runner-up joins a lone candidate.
-        if len(offered) < 2:
-            offered = hits[:2]
-        return MatchResult(Outcome.CLARIFY, tuple(offered), normalized)
+        outcome, offered = decide(hits, th)
+        if outcome is Outcome.FALLBACK:
+            plausible = tuple(h for h in offered if h.score >= th.suggest)
+            if plausible and self.index.known_share(analysis) >= th.known_share:
+                return MatchResult(outcome, plausible, analysis.folded, suggested=True)
+        return MatchResult(outcome, offered, analysis.folded)
+
+
+def decide(hits: Sequence[Hit], th: Thresholds) -> tuple[Outcome, tuple[Hit, ...]]:
+    """The outcome for ranked ``hits`` and the entries to offer with it.
+
+    A pure function of the scores, so calibration can replay it for other thresholds.
+    """
+    if not hits or hits[0].score < th.clarify:
+        return Outcome.FALLBACK, tuple(hits[: th.suggestions])
+    best = hits[0]
+    lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
+    # When the runner-up covers every word of the question as well as the best entry does
+    # ("căn cước" alone), the question does not say which one the citizen means.
+    # A near-exact match of one of its phrasings still settles it.
+    undecided = (
+        len(hits) > 1
+        and best.coverage >= 0.95
+        and hits[1].coverage >= 0.95
+        and best.score < th.exact
+    )
+    if not undecided and (
+        (best.score >= th.answer and lead >= th.margin) or lead >= th.strong_margin
+    ):
+        return Outcome.ANSWER, tuple(hits[: th.suggestions])
+    offered = [h for h in hits[: th.suggestions] if best.score - h.score <= th.clarify_window]
+    # A clarifying question offers a choice: the runner-up joins a lone candidate.
+    if len(offered) < 2:
+        offered = list(hits[:2])
+    return Outcome.CLARIFY, tuple(offered)

@@ -11,6 +11,9 @@ from handlers.router import HandlerResult, Router
 
 router = Router()
 
+# For packs written before "fallback_suggest" existed in messages.yaml.
+FALLBACK_SUGGEST = "Xin lỗi, tôi chưa chắc chắn đã hiểu đúng câu hỏi của bạn. Có thể bạn muốn hỏi:"
+
 
 def fallback_reply(ctx: HandlerContext) -> Reply:
     return Reply(ctx.say("fallback"), (topics_button(ctx), feedback_button(ctx)))
@@ -36,4 +39,13 @@ async def answer(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
         buttons.append(Button(ctx.say("button_other"), payload="fallback"))
         reply = Reply(ctx.say("clarify"), tuple(buttons))
         return HandlerResult((reply,), "clarify", None, score)
+    if result.suggested:
+        # Not sure enough to ask back, but the candidates are often right: offer them, with
+        # the full fallback (hotlines, portal) one tap away.
+        buttons = [Button(h.entry.title, payload=f"faq:{h.entry.id}") for h in result.hits]
+        buttons.append(Button(ctx.say("button_other"), payload="fallback"))
+        text = ctx.say("fallback_suggest") if "fallback_suggest" in ctx.kb.messages else None
+        return HandlerResult(
+            (Reply(text or FALLBACK_SUGGEST, tuple(buttons)),), "fallback", None, score
+        )
     return HandlerResult((fallback_reply(ctx),), "fallback", None, score)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli import evaluate
 from bot.settings import Settings
 from content.loader import load_pack
 from content.search import FaqEngine, MatchResult, Outcome
@@ -48,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gaps.add_argument("--days", type=int, default=30, help="look back this many days (30)")
     gaps.add_argument("--limit", type=int, default=20, help="how many rows (20)")
     gaps.add_argument("--json", action="store_true")
+    evaluate.add_parser(content_sub, [content])
 
     database = sub.add_parser("db", help="database tools")
     db_sub = database.add_subparsers(dest="action", required=True)
@@ -108,7 +110,7 @@ def result_json(result: MatchResult) -> dict[str, Any]:
     """The stable shape outside evaluation tools rely on."""
     best = result.best if result.outcome is Outcome.ANSWER else None
     others = [h for h in result.hits if best is None or h.entry.id != best.entry.id]
-    if result.outcome is Outcome.FALLBACK:
+    if result.outcome is Outcome.FALLBACK and not result.suggested:
         others = []
     return {
         "outcome": result.outcome.value,
@@ -138,6 +140,10 @@ def _print_result(result: MatchResult, as_json: bool, out: TextIO) -> None:
             out.write(f"  [{i}] {hit.entry.title}  ({hit.score:.2f})\n")
     else:
         out.write("Xin lỗi, tôi chưa có câu trả lời chắc chắn cho câu hỏi này.\n")
+        if result.suggested:
+            out.write("Có thể bạn muốn hỏi:\n")
+            for i, hit in enumerate(result.hits, 1):
+                out.write(f"  [{i}] {hit.entry.title}  ({hit.score:.2f})\n")
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -197,6 +203,8 @@ def _content(args: argparse.Namespace, settings: Settings) -> int:
             f"{len(kb.agencies)} cơ quan ({kb.directory})."
         )
         return 0
+    if args.action == "evaluate":
+        return evaluate.run(args, settings)
     return _run(_gaps(args, settings))
 
 

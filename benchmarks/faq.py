@@ -198,10 +198,10 @@ def comparison_row(name: str, entries: int, c: Comparison) -> list[str]:
         f"{c.questions:,}",
         f"{pct(c.engine_first)} / {pct(c.bm25_first)}",
         f"{pct(c.engine_first_accented)} / {pct(c.bm25_first_accented)}",
-        pct(c.right_answers),
-        pct(c.wrong_answers),
-        pct(c.clarified),
-        pct(c.fallbacks),
+        pct(c.shares.right),
+        pct(c.shares.wrong),
+        pct(c.shares.clarified),
+        pct(c.shares.fallbacks),
         f"{k.answer:.2f} / {k.clarify:.2f}",
     ]
 
@@ -233,7 +233,7 @@ def main() -> int:
     print("\n2. Held out of the bundled pack (`bot content evaluate`).\n")
     report = evaluate(kb)
     c = report.comparison
-    ok &= c.wrong_answers <= TARGET_WRONG and c.engine_first >= c.bm25_first
+    ok &= c.shares.wrong <= TARGET_WRONG and c.engine_first >= c.bm25_first
     print(table(COMPARISON_HEADERS, [comparison_row("bundled", len(kb.entries), c)]))
 
     print("\n3. Title-only packs: titles indexed, the entries' phrasings asked.\n")
@@ -243,7 +243,7 @@ def main() -> int:
         start = time.perf_counter()
         c = title_only(kb, extra)
         spent = time.perf_counter() - start
-        ok &= c.wrong_answers <= TARGET_WRONG and c.engine_first >= c.bm25_first
+        ok &= c.shares.wrong <= TARGET_WRONG and c.engine_first >= c.bm25_first
         rows.append(comparison_row(f"title-only ({spent:.0f} s)", size, c))
     print(table(COMPARISON_HEADERS, rows))
     print(

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from content.search import FaqIndex, Hit, Thresholds, Weights
 
 TARGET_WRONG = 0.02
+# A near-exact match (score ≥ Thresholds.exact) is answered when no other entry is within this.
+EXACT_LEAD = 0.02
 # At least this many held-out questions: small packs are split several times with other seeds.
 MIN_PROBES = 400
 MAX_PROBES = 800
@@ -87,6 +89,62 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class Shares:
+    """Outcomes of held-out questions under some thresholds.
+
+    ``questions``: those on entries the index has (phrasings, perturbed titles); ``right``,
+    ``wrong`` (the 2 % target), ``clarified`` and ``fallbacks`` are shares of them. ``absent``:
+    questions on entries left out, of which ``absent_answered`` got an answer. ``offtopic``:
+    the chit-chat questions, of which ``offtopic_shown`` got an answer or a clarifying question.
+    """
+
+    questions: int
+    right: float
+    wrong: float
+    clarified: float
+    fallbacks: float
+    absent: int
+    absent_answered: float
+    offtopic: int
+    offtopic_shown: float
+
+
+def tally(observations: Sequence[Observation], th: Thresholds) -> Shares:
+    from content.search import Outcome, decide
+
+    counts: dict[str, int] = {}
+    for o in observations:
+        outcome, _ = decide(o.hits, th)
+        if o.probe.source_id == OFFTOPIC_SOURCE:
+            key = "offtopic_shown" if outcome is not Outcome.FALLBACK else "offtopic_quiet"
+        elif o.probe.entry_id is None:
+            key = "absent_answered" if outcome is Outcome.ANSWER else "absent_quiet"
+        elif outcome is Outcome.ANSWER:
+            key = "right" if o.right_first else "near" if o.neighbour_first else "wrong"
+        else:
+            key = outcome.value
+        counts[key] = counts.get(key, 0) + 1
+    questions = sum(counts.get(k, 0) for k in ("right", "near", "wrong", "clarify", "fallback"))
+    absent = counts.get("absent_answered", 0) + counts.get("absent_quiet", 0)
+    offtopic = counts.get("offtopic_shown", 0) + counts.get("offtopic_quiet", 0)
+
+    def share(key: str, total: int) -> float:
+        return counts.get(key, 0) / total if total else 0.0
+
+    return Shares(
+        questions=questions,
+        right=share("right", questions),
+        wrong=share("wrong", questions),
+        clarified=share("clarify", questions),
+        fallbacks=share("fallback", questions),
+        absent=absent,
+        absent_answered=share("absent_answered", absent),
+        offtopic=offtopic,
+        offtopic_shown=share("offtopic_shown", offtopic),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Calibration:
     answer: float
     clarify: float
@@ -94,11 +152,8 @@ class Calibration:
     strong_margin: float
     suggest: float
     probes: int
-    # Shares of the held-out questions under the chosen thresholds.
-    right_answers: float
-    wrong_answers: float
-    clarified: float
-    fallbacks: float
+    # What the chosen thresholds do to the held-out questions.
+    shares: Shares
 
     def thresholds(self, base: Thresholds) -> Thresholds:
         return replace(
@@ -190,6 +245,7 @@ def choose(
         ]
     )
     right = np.array([o.right_first for o in observations])
+    exact = (s1 >= base.exact) & (lead >= EXACT_LEAD)
     # Neither right nor wrong: an answer one tap away from the right entry.
     harmless = right | np.array([o.neighbour_first for o in observations])
     offered_right = np.array([_offers_right(o, base) for o in observations])
@@ -220,7 +276,7 @@ def choose(
     # questions to prove it), the least excess. Ties go to the higher, more careful values.
     best: tuple[float, float, float, float, float, float] | None = None
     for a, m, s in itertools.product(_ANSWER_GRID, _MARGIN_GRID, _STRONG_GRID):
-        answered = ~undecided & (((s1 >= a) & (lead >= m)) | (lead >= s))
+        answered = exact | (~undecided & (((s1 >= a) & (lead >= m)) | (lead >= s)))
         shown = s1[None, :] >= clarify
         answer = shown & answered[None, :]
         wrong = answer & ~harmless
@@ -246,9 +302,8 @@ def choose(
                 best = candidate
     assert best is not None
     _, _, a, c, m, s = best
-    answered = ~undecided & (s1 >= c) & (((s1 >= a) & (lead >= m)) | (lead >= s))
-    shown = s1 >= c
     in_top = np.array([_in_top(o, base.suggestions) for o in observations])
+    chosen = replace(base, answer=a, clarify=c, margin=m, strong_margin=s)
     return Calibration(
         answer=a,
         clarify=c,
@@ -256,10 +311,7 @@ def choose(
         strong_margin=s,
         suggest=_suggest_floor(s1, in_top, c),
         probes=n,
-        right_answers=float((answered & right).sum() / n) if n else 0.0,
-        wrong_answers=float((answered & ~harmless).sum() / n) if n else 0.0,
-        clarified=float((shown & ~answered).sum() / n) if n else 0.0,
-        fallbacks=float((~shown).sum() / n) if n else 0.0,
+        shares=tally(observations, chosen),
     )
 
 

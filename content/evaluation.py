@@ -15,11 +15,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from content.calibration import Calibration, Observation, choose, observe, observe_splits
+from content.calibration import (
+    Calibration,
+    Observation,
+    Shares,
+    choose,
+    observe,
+    observe_splits,
+    tally,
+)
 from content.heldout import Probe, ProbeKind
 from content.models import FaqEntry, KnowledgeBase
 from content.normalize import strip_marks, tokens
-from content.search import FaqIndex, Outcome, Thresholds, decide
+from content.search import FaqIndex, Thresholds
 
 # An entry with fewer phrasings than this is flagged: it is found by its title alone.
 FEW_PHRASINGS = 3
@@ -77,11 +85,8 @@ class Comparison:
     engine_first_accented: float
     bm25_first_accented: float
     calibration: Calibration
-    # Shares of all questions under the calibrated thresholds.
-    right_answers: float
-    wrong_answers: float
-    clarified: float
-    fallbacks: float
+    # What the calibrated thresholds do to these questions.
+    shares: Shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,43 +106,32 @@ def compare(
 ) -> Comparison:
     """The engine's ranking (``splits``: each index's entries and the engine's observations on
     it) beside BM25 built on the same entries and asked the same questions."""
-    th = calibration.thresholds(Thresholds())
     engine_right: list[bool] = []
     bm25_right: list[bool] = []
     accented: list[int] = []
-    outcomes: Counter[str] = Counter()
     for indexed, observations in splits:
         bm25 = Bm25(indexed, title_only=title_only)
         for o in observations:
-            outcome, _ = decide(o.hits, th)
-            if outcome is Outcome.ANSWER:
-                kind = "right" if o.right_first else "near" if o.neighbour_first else "wrong"
-                outcomes[kind] += 1
-            else:
-                outcomes[outcome.value] += 1
             if o.probe.entry_id is None:
                 continue
             if strip_marks(o.probe.text) != o.probe.text:
                 accented.append(len(engine_right))
             engine_right.append(o.right_first)
             bm25_right.append(bm25.first(o.probe.text) == o.probe.entry_id)
-    n = max(sum(outcomes.values()), 1)
 
     def share(flags: Sequence[bool]) -> float:
         return sum(flags) / len(flags) if flags else 0.0
 
+    every = [o for _, observations in splits for o in observations]
     return Comparison(
-        questions=sum(outcomes.values()),
+        questions=len(engine_right),
         engine_first=share(engine_right),
         bm25_first=share(bm25_right),
         accented=len(accented),
         engine_first_accented=share([engine_right[i] for i in accented]),
         bm25_first_accented=share([bm25_right[i] for i in accented]),
         calibration=calibration,
-        right_answers=outcomes["right"] / n,
-        wrong_answers=outcomes["wrong"] / n,
-        clarified=outcomes["clarify"] / n,
-        fallbacks=outcomes["fallback"] / n,
+        shares=tally(every, calibration.thresholds(Thresholds())),
     )
 
 

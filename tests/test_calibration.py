@@ -49,7 +49,7 @@ def test_bundled_pack_calibration_keeps_wrong_answers_within_the_target(
     calibration = engine.calibration
     assert calibration is not None
     assert calibration.probes >= 400
-    assert calibration.wrong_answers <= TARGET_WRONG
+    assert calibration.shares.wrong <= TARGET_WRONG
     assert 0 < calibration.clarify <= calibration.answer <= 1
     assert engine.thresholds.answer == calibration.answer
 
@@ -81,14 +81,14 @@ def test_title_only_pack_ranks_at_least_as_well_as_bm25_within_the_target(
     assert comparison.questions >= 500
     assert comparison.engine_first >= comparison.bm25_first
     assert comparison.engine_first_accented >= comparison.bm25_first_accented
-    assert comparison.wrong_answers <= TARGET_WRONG
+    assert comparison.shares.wrong <= TARGET_WRONG
 
 
 def test_evaluation_report_names_confusions_and_thin_entries(kb: KnowledgeBase) -> None:
     report = evaluate(kb)
     assert report.entries == len(kb.entries)
     assert report.comparison.engine_first >= report.comparison.bm25_first
-    assert report.comparison.wrong_answers <= TARGET_WRONG
+    assert report.comparison.shares.wrong <= TARGET_WRONG
     for asked, taken, count in report.confusions:
         assert asked != taken
         assert count >= 1
@@ -108,7 +108,7 @@ def test_a_pack_without_phrasings_calibrates_from_perturbed_titles(tmp_path: Pat
     kb = load_pack(folder)
     engine = FaqEngine(kb)
     assert engine.calibration is not None
-    assert engine.calibration.wrong_answers <= TARGET_WRONG
+    assert engine.calibration.shares.wrong <= TARGET_WRONG
     result = engine.match("đăng ký khai sinh cần giấy tờ gì")
     assert result.outcome is not Outcome.FALLBACK
     assert any(h.entry.id.startswith("khai-sinh") for h in result.hits)

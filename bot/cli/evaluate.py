@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.cli.text import print_table
 from bot.settings import Settings
+from content.calibration import ABSENT_TARGET
 from content.evaluation import FEW_PHRASINGS, Report, evaluate
 from content.loader import load_pack
 
@@ -52,10 +53,14 @@ def as_json(report: Report) -> dict[str, Any]:
             "accented_questions": c.accented,
             "engine_first_accented": round(c.engine_first_accented, 4),
             "bm25_first_accented": round(c.bm25_first_accented, 4),
-            "right_answers": round(c.right_answers, 4),
-            "wrong_answers": round(c.wrong_answers, 4),
-            "clarified": round(c.clarified, 4),
-            "fallbacks": round(c.fallbacks, 4),
+            "right_answers": round(c.shares.right, 4),
+            "wrong_answers": round(c.shares.wrong, 4),
+            "clarified": round(c.shares.clarified, 4),
+            "fallbacks": round(c.shares.fallbacks, 4),
+            "absent_questions": c.shares.absent,
+            "absent_answered": round(c.shares.absent_answered, 4),
+            "offtopic_questions": c.shares.offtopic,
+            "offtopic_shown": round(c.shares.offtopic_shown, 4),
         },
         "thresholds": {
             "answer": k.answer,
@@ -85,8 +90,9 @@ def show(report: Report) -> None:
     k = c.calibration
     print(f"Gói nội dung: {report.entries} câu hỏi.")
     print(
-        f"Câu hỏi để riêng (held-out) từ chính gói: {c.questions}, gồm cách hỏi tách khỏi chỉ "
-        "mục, tiêu đề bị biến đổi, câu hỏi của mục bị bỏ ra và câu hỏi ngoài phạm vi.\n"
+        f"Câu hỏi để riêng (held-out) làm từ chính gói: {c.shares.questions} câu về các mục có "
+        f"trong gói (cách hỏi tách khỏi chỉ mục, tiêu đề bị biến đổi), {c.shares.absent} câu về "
+        f"mục được bỏ ra, {c.shares.offtopic} câu ngoài phạm vi.\n"
     )
     print_table(
         ["", "Bot", "BM25"],
@@ -106,10 +112,16 @@ def show(report: Report) -> None:
         f"{_num(k.margin)}), hỏi lại từ {_num(k.clarify)}, gợi ý khi chưa chắc từ "
         f"{_num(k.suggest)}."
     )
+    sh = c.shares
     print(
-        f"Với ngưỡng này: trả lời đúng {_pct(c.right_answers)}, trả lời sai "
-        f"{_pct(c.wrong_answers)} (mục tiêu ≤ 2%), hỏi lại {_pct(c.clarified)}, "
-        f"chưa trả lời {_pct(c.fallbacks)}.\n"
+        f"Với ngưỡng này, trên {sh.questions} câu hỏi về các mục có trong gói: trả lời đúng "
+        f"{_pct(sh.right)}, trả lời sai {_pct(sh.wrong)} (mục tiêu ≤ 2%), hỏi lại "
+        f"{_pct(sh.clarified)}, chưa trả lời {_pct(sh.fallbacks)}."
+    )
+    print(
+        f"Câu hỏi về {sh.absent} mục được bỏ ra khỏi gói: {_pct(sh.absent_answered)} bị trả lời "
+        f"bằng một mục khác (mục tiêu ≤ {_pct(ABSENT_TARGET)}). Câu hỏi ngoài phạm vi: "
+        f"{_pct(sh.offtopic_shown)} được trả lời hoặc hỏi lại.\n"
     )
     if report.confusions:
         print("Các cặp câu hỏi hay bị nhầm (câu hỏi của mục bên trái được xếp cho mục bên phải):")

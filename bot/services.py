@@ -20,7 +20,17 @@ from bot.settings import Settings
 from content.loader import BUNDLED_PACK, load_pack
 from content.models import KnowledgeBase
 from content.search import FaqEngine
-from handlers import complaints, faq, feedback, privacy, start, subscriptions, survey, topics
+from handlers import (
+    complaints,
+    faq,
+    feedback,
+    privacy,
+    procedures,
+    start,
+    subscriptions,
+    survey,
+    topics,
+)
 from handlers.context import HandlerContext
 from handlers.router import Dispatcher
 from storage import db
@@ -206,6 +216,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 feedback.router,
                 subscriptions.router,
                 topics.router,
+                # Before the FAQ: a typed procedure code goes straight to its procedure.
+                procedures.router,
                 faq.router,
             ],
             context,

@@ -26,6 +26,7 @@ from content.models import (
     Topic,
 )
 from content.normalize import nfc
+from content.procedures import ProcedureFields, duplicate_codes, unknown_codes
 
 BUNDLED_PACK = Path(__file__).parent / "pack"
 # libyaml's safe loader where PyYAML was built with it (ten times faster on a whole pack);
@@ -46,6 +47,9 @@ _ENTRY_KEYS = {
     "keywords",
     "source_url",
     "related",
+    "procedures",
+    "details",
+    "procedure",
 }
 _REQUIRED_ENTRY_KEYS = ("id", "title", "topic", "answer", "source", "reviewed")
 REQUIRED_MESSAGES = (
@@ -92,6 +96,7 @@ class _Loader:
         self.dir = directory
         self.today = today
         self.problems: list[str] = []
+        self.procedure_fields = ProcedureFields()
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -260,7 +265,8 @@ class _Loader:
 
     def entries(self, topics: set[str], agencies: set[str]) -> list[FaqEntry]:
         folder = self.dir / "entries"
-        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        # Sub-folders too: the procedure catalogue import writes to entries/thu-tuc/.
+        files = sorted(folder.rglob("*.yaml")) if folder.is_dir() else []
         if not files:
             self.problem(str(folder), "không có tệp câu hỏi nào (*.yaml)")
         entries: list[FaqEntry] = []
@@ -290,6 +296,7 @@ class _Loader:
                     self.problem(
                         f"{entry.file} [{entry.id}]", f"'related' trỏ tới id không có: {rel}"
                     )
+        self.problems.extend(duplicate_codes(entries))
         return entries
 
     def entry(
@@ -350,6 +357,14 @@ class _Loader:
                 ok = False
                 value = []
             lists[key] = tuple(value)
+        fields = self.procedure_fields
+        before = len(fields.problems)
+        procedures = fields.codes(where, item.get("procedures"))
+        details = fields.details(where, str(entry_id), item.get("details"))
+        card = fields.card(where, item.get("procedure"))
+        if len(fields.problems) > before:
+            self.problems.extend(fields.problems[before:])
+            ok = False
         if not ok or not isinstance(reviewed, dt.date):
             return None
         return FaqEntry(
@@ -365,6 +380,9 @@ class _Loader:
             source_url=url,
             related=lists["related"],
             file=str(path),
+            procedures=procedures,
+            details=details,
+            procedure=card,
         )
 
     def lexicon(self) -> Lexicon:
@@ -423,4 +441,5 @@ def load_pack(
         subscription_topics=tuple(subscription_topics),
         service_groups=tuple(service_groups),
         directory=str(folder),
+        warnings=tuple(unknown_codes(entries)),
     )

@@ -53,6 +53,19 @@ class ServicePointGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcedureCard:
+    """The official facts of an administrative procedure (thủ tục hành chính) as its card
+    shows them: an entry imported by ``bot content import-tthc`` carries one."""
+
+    code: str
+    name: str
+    agency: str = ""
+    level: str = ""
+    time_limit: str = ""
+    fee: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class FaqEntry:
     """One question and its answer (an FAQ entry of the knowledge base)."""
 
@@ -68,6 +81,12 @@ class FaqEntry:
     source_url: str | None = None
     related: tuple[str, ...] = ()
     file: str = ""
+    # Codes of procedures whose official card is shown under the answer.
+    procedures: tuple[str, ...] = ()
+    # (section title, full text) pairs, each offered as a "show in full" button.
+    details: tuple[tuple[str, str], ...] = ()
+    # Set on an entry imported from the procedure catalogue.
+    procedure: ProcedureCard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +128,17 @@ class KnowledgeBase:
     subscription_topics: tuple[SubscriptionTopic, ...] = ()
     service_groups: tuple[ServicePointGroup, ...] = ()
     directory: str = ""
+    # Problems that do not stop the bot (``bot content check`` prints them).
+    warnings: tuple[str, ...] = ()
 
     _by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
+    _by_code: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A frozen dataclass sets derived fields through object.__setattr__.
         object.__setattr__(self, "_by_id", {e.id: e for e in self.entries})
+        by_code = {e.procedure.code: e for e in self.entries if e.procedure is not None}
+        object.__setattr__(self, "_by_code", by_code)
 
     def service_point(self, point_id: str) -> ServicePoint | None:
         for group in self.service_groups:
@@ -128,6 +152,10 @@ class KnowledgeBase:
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)
+
+    def procedure_entry(self, code: str) -> FaqEntry | None:
+        """The imported entry of the procedure with this code (as ``normalize_code`` gives it)."""
+        return self._by_code.get(code)
 
     def topic(self, topic_id: str) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)

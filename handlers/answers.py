@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from bot.messages import Button, Reply
 from content.models import FaqEntry
+from content.procedures import card_text, detail_payload
 from handlers.context import HandlerContext
 
 MAX_BUTTONS = 10
+# Official procedure cards shown under one answer, at most.
+MAX_CARDS = 3
 
 
 def topics_button(ctx: HandlerContext) -> Button:
@@ -34,6 +37,15 @@ def entry_reply(ctx: HandlerContext, entry: FaqEntry) -> Reply:
     if entry.source_url:
         parts.append(entry.source_url)
     buttons: list[Button] = []
+    for index, (section, _) in enumerate(entry.details):
+        title = ctx.say("button_detail", default="Xem đầy đủ: {section}", section=section)
+        buttons.append(Button(title, payload=detail_payload(entry.id, index)))
+    for code in entry.procedures[:MAX_CARDS]:
+        parts.append(card_text(ctx.kb, code))
+        imported = ctx.kb.procedure_entry(code)
+        if imported is not None and imported.id != entry.id:
+            title = ctx.say("button_procedure", default="Thủ tục {code}", code=code)
+            buttons.append(Button(title, payload=f"faq:{imported.id}"))
     for related_id in entry.related[:3]:
         related = ctx.kb.entry(related_id)
         if related is not None:

@@ -45,8 +45,9 @@ class HandlerContext:
     feedback: FeedbackRepository
     feedback_settings: FeedbackSettings
 
-    def say(self, key: str, **values: Any) -> str:
-        """A fixed message from the pack's messages.yaml with its placeholders filled."""
+    def say(self, key: str, *, default: str | None = None, **values: Any) -> str:
+        """A fixed message from the pack's messages.yaml with its placeholders filled
+        (``default`` for a message a pack written before it existed may lack)."""
         info = self.kb.info
         hotlines = "; ".join(f"{h.label}: {h.phone}" for h in info.hotlines)
         mapping = _Blank(
@@ -56,7 +57,10 @@ class HandlerContext:
             hotlines=hotlines or info.portal_url,
         )
         mapping.update(values)
-        return _FORMATTER.vformat(self.kb.messages[key], (), mapping).strip()
+        template = self.kb.messages.get(key, default)
+        if template is None:
+            raise KeyError(key)
+        return _FORMATTER.vformat(template, (), mapping).strip()
 
     async def take_notices(self, inbound: Inbound) -> list[Reply]:
         """Staff answers waiting for this citizen's next message (see handlers.notices)."""

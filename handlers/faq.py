@@ -44,8 +44,6 @@ async def answer(inbound: Inbound, ctx: HandlerContext) -> HandlerResult:
         # the full fallback (hotlines, portal) one tap away.
         buttons = [Button(h.entry.title, payload=f"faq:{h.entry.id}") for h in result.hits]
         buttons.append(Button(ctx.say("button_other"), payload="fallback"))
-        text = ctx.say("fallback_suggest") if "fallback_suggest" in ctx.kb.messages else None
-        return HandlerResult(
-            (Reply(text or FALLBACK_SUGGEST, tuple(buttons)),), "fallback", None, score
-        )
+        text = ctx.say("fallback_suggest", default=FALLBACK_SUGGEST)
+        return HandlerResult((Reply(text, tuple(buttons)),), "fallback", None, score)
     return HandlerResult((fallback_reply(ctx),), "fallback", None, score)

@@ -1,11 +1,12 @@
-"""The ``bot`` command: serve, ask, chat, content check|gaps, db upgrade|current|purge,
+"""The ``bot`` command: serve, ask, chat, content check|gaps|import-tthc, db upgrade|current|purge,
 telegram set-webhook|delete-webhook|info|poll, and the staff's subscribers, campaign,
 feedback and users commands.
 
 One module (or package) per command group, each with its ``add_parser`` and ``run``:
 
 - ``entry``: the parser made of the groups' and the dispatch (``main``);
-- ``core``: serve, ask, chat, content, db and telegram;
+- ``core``: serve, ask, chat, db and telegram;
+- ``content``: content check, gaps and import-tthc (the procedure catalogue);
 - ``subscribers``, ``campaigns``, ``feedback``, ``users``: the staff's commands;
 - ``text``: safe text for the terminal, JSON and CSV, shared by the commands (and by the
   feedback reports and the console, which import it without the rest of the CLI).

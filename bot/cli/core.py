@@ -1,6 +1,6 @@
-"""``bot serve``, ``ask``, ``chat``, ``content check|gaps``, ``db upgrade|current|purge`` and
-``telegram set-webhook|delete-webhook|info|poll``: the bot itself, its knowledge base, its
-database and its Telegram hook.
+"""``bot serve``, ``ask``, ``chat``, ``db upgrade|current|purge`` and
+``telegram set-webhook|delete-webhook|info|poll``: the bot itself, its database and its
+Telegram hook. ``content check|gaps|import-tthc`` lives in ``bot.cli.content``.
 
 Settings come from ``bot.cli.entry`` (the environment and the options). What a command needs
 beyond the parser (the server, the database layer, the channels) is imported when it runs.
@@ -11,27 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, TextIO
 
-from bot.cli import evaluate
+from bot.cli import content as content_cli
 from bot.settings import Settings
 from content.loader import load_pack
 from content.search import FaqEngine, MatchResult, Outcome
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    content = argparse.ArgumentParser(add_help=False)
-    content.add_argument(
-        "--content",
-        type=Path,
-        metavar="DIR",
-        help="content pack folder (default: BOT_CONTENT_DIR or the bundled pack)",
-    )
+    content = content_cli.pack_option()
     serve = sub.add_parser("serve", parents=[content], help="run the web server")
     serve.add_argument("--host", help="default 127.0.0.1 (BOT_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="default 8080 (BOT_SERVER_PORT)")
@@ -42,14 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     sub.add_parser("chat", parents=[content], help="talk to the bot in this terminal")
 
-    content_cmd = sub.add_parser("content", help="knowledge base tools")
-    content_sub = content_cmd.add_subparsers(dest="action", required=True)
-    content_sub.add_parser("check", parents=[content], help="validate a content pack")
-    gaps = content_sub.add_parser("gaps", help="most frequent unanswered questions")
-    gaps.add_argument("--days", type=int, default=30, help="look back this many days (30)")
-    gaps.add_argument("--limit", type=int, default=20, help="how many rows (20)")
-    gaps.add_argument("--json", action="store_true")
-    evaluate.add_parser(content_sub, [content])
+    content_cli.add_parser(sub, content)
 
     database = sub.add_parser("db", help="database tools")
     db_sub = database.add_subparsers(dest="action", required=True)
@@ -146,6 +131,21 @@ def _print_result(result: MatchResult, as_json: bool, out: TextIO) -> None:
                 out.write(f"  [{i}] {hit.entry.title}  ({hit.score:.2f})\n")
 
 
+def _match(engine: FaqEngine, text: str) -> MatchResult:
+    """A typed procedure code goes to its imported entry, as in the chat (handlers.procedures);
+    anything else to the FAQ engine."""
+    from content.procedures import find_code
+    from content.search import Hit
+
+    code = find_code(text)
+    if code is None:
+        return engine.match(text)
+    entry = engine.kb.procedure_entry(code)
+    if entry is None:
+        return MatchResult(Outcome.FALLBACK, (), code)
+    return MatchResult(Outcome.ANSWER, (Hit(entry, 1.0, 1.0),), code)
+
+
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     """Match questions without touching the database (evaluation runs must not fill the logs)."""
     from bot.services import build_engine
@@ -153,9 +153,9 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     engine: FaqEngine = build_engine(settings)
     if args.text == ["-"]:
         for line in sys.stdin:
-            _print_result(engine.match(line.rstrip("\n")), args.json, sys.stdout)
+            _print_result(_match(engine, line.rstrip("\n")), args.json, sys.stdout)
         return 0
-    _print_result(engine.match(" ".join(args.text)), args.json, sys.stdout)
+    _print_result(_match(engine, " ".join(args.text)), args.json, sys.stdout)
     return 0
 
 
@@ -193,55 +193,6 @@ async def _chat_loop(settings: Settings) -> int:
                 inbound = Inbound("console", "console", payload=chosen.payload)
             else:
                 inbound = Inbound("console", "console", text=line)
-
-
-def _content(args: argparse.Namespace, settings: Settings) -> int:
-    if args.action == "check":
-        kb = load_pack(settings.content.dir)
-        print(
-            f"Nội dung hợp lệ: {len(kb.entries)} câu hỏi, {len(kb.topics)} chủ đề, "
-            f"{len(kb.agencies)} cơ quan ({kb.directory})."
-        )
-        return 0
-    if args.action == "evaluate":
-        return evaluate.run(args, settings)
-    return _run(_gaps(args, settings))
-
-
-async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.services import open_storage
-
-    async with open_storage(settings) as storage:
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
-        rows = await storage.gaps.top(since=since, limit=args.limit)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "text": r.normalized_text,
-                        "count": r.count,
-                        "last_seen": r.last_seen.isoformat(),
-                        "top_score": r.top_score,
-                        "candidates": r.candidates,
-                    }
-                    for r in rows
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return 0
-    if not rows:
-        print(f"Không có câu hỏi nào chưa trả lời được trong {args.days} ngày qua.")
-        return 0
-    print(f"{'Số lần':>6}  {'Gần nhất':<16}  {'Điểm':>5}  Câu hỏi (đã chuẩn hóa) → gợi ý gần nhất")
-    for r in rows:
-        best = r.candidates[0]["entry_id"] if r.candidates else "-"
-        score = f"{r.top_score:.2f}" if r.top_score is not None else "-"
-        when = r.last_seen.astimezone().strftime("%d/%m/%Y %H:%M")
-        print(f"{r.count:>6}  {when:<16}  {score:>5}  {r.normalized_text} → {best}")
-    return 0
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
@@ -337,7 +288,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": _serve,
     "ask": _ask,
     "chat": _chat,
-    "content": _content,
+    "content": content_cli.run,
     "db": _db,
     "telegram": _telegram,
 }

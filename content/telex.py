@@ -66,8 +66,12 @@ def _decode_telex(raw: str) -> tuple[str, str | None] | None:
     word = head + tail
     if word.startswith("dd"):
         word = "đ" + word[2:]
+    # "ooo" is how Telex types a plain double o ("mooocs" → moóc, "xooong" → xoong); it is kept
+    # apart so that "oo" → ô does not take it.
+    word = word.replace("ooo", "\0\0")
     for pattern, letter in sorted(_TELEX_PAIRS, key=lambda p: -len(p[0])):
         word = word.replace(pattern, letter)
+    word = word.replace("\0", "o")
     if "w" in word:
         # A lone w modifies the nucleus: uo → ươ, u → ư, o → ơ, a → ă ("duocw", "dangw").
         word = word.replace("w", "", 1)

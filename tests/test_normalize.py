@@ -185,7 +185,9 @@ def to_telex(word: str) -> str:
     from content.normalize import split_tone
 
     base, tone = split_tone(word)
-    typed = "".join(_TELEX_LETTERS.get(ch, ch) for ch in base)
+    # A plain double o ("moóc", "xoong") is typed "ooo": "oo" alone would make ô.
+    typed = "".join(_TELEX_LETTERS.get(ch, ch) for ch in base.replace("oo", "\0"))
+    typed = typed.replace("\0", "ooo")
     return typed + (_TELEX_TONES[tone] if tone else "")
 
 

@@ -57,7 +57,12 @@ log = logging.getLogger(__name__)
 def build_engine(settings: Settings, kb: KnowledgeBase | None = None) -> FaqEngine:
     """Load the content pack (failing with every problem named) and index it."""
     kb = kb or load_pack(settings.content.dir)
-    return FaqEngine(kb, suggestions=settings.faq.suggestions, overrides=settings.faq.overrides())
+    return FaqEngine(
+        kb,
+        suggestions=settings.faq.suggestions,
+        overrides=settings.faq.overrides(),
+        cache_dir=settings.content.cache_dir,
+    )
 
 
 _ENGINES: dict[tuple[Any, ...], FaqEngine] = {}

@@ -36,6 +36,9 @@ class DatabaseSettings(BaseModel):
 class ContentSettings(BaseModel):
     # None means the pack bundled with the code (content/pack).
     dir: Path | None = None
+    # Where the engine keeps its calibration of a pack (content.calibration), so restarts and
+    # other workers skip it; None: recompute in every process.
+    cache_dir: Path | None = Path("var/cache")
 
 
 class FaqSettings(BaseModel):

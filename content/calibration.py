@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -37,6 +39,8 @@ from content.models import FaqEntry, Lexicon
 if TYPE_CHECKING:
     from content.search import FaqIndex, Hit, Thresholds, Weights
 
+log = logging.getLogger(__name__)
+
 TARGET_WRONG = 0.02
 # A near-exact match (score ≥ Thresholds.exact) is answered when no other entry is within this.
 EXACT_LEAD = 0.02
@@ -48,6 +52,14 @@ MAX_SPLITS = 6
 LARGE_PACK = 20_000
 OFFTOPIC = Path(__file__).parent / "lexicon" / "offtopic.yaml"
 OFFTOPIC_SOURCE = "offtopic"
+_MEASURING_CODE = (
+    "analysis.py",
+    "calibration.py",
+    "heldout.py",
+    "normalize.py",
+    "search.py",
+    "telex.py",
+)
 
 # The search space, not decisions: the grid the thresholds are chosen from.
 _ANSWER_GRID = np.round(np.arange(0.50, 0.955, 0.01), 2)
@@ -181,6 +193,9 @@ def fingerprint(entries: Sequence[FaqEntry], lexicon: Lexicon, weights: Weights)
     digest.update(json.dumps(sorted(lexicon.aspects)).encode())
     digest.update(json.dumps(asdict(weights)).encode())
     digest.update(OFFTOPIC.read_bytes())
+    # The code that ranks and calibrates: an upgrade never reads a calibration it did not make.
+    for module in _MEASURING_CODE:
+        digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()
 
 
@@ -271,35 +286,32 @@ def choose(
     ] or [(np.ones(n, dtype=bool), allowed_wrong(n, target, TITLE_Z))]
     # Asking chit-chat back about procedures wastes a turn and looks foolish: it costs more.
     cost = np.where(offtopic, OFFTOPIC_COST, _CLARIFY_GAIN)
-    clarify = _CLARIFY_GRID[:, None]
+    # Which questions each clarify threshold shows (rows), as numbers for matrix products.
+    shown = (s1[None, :] >= _CLARIFY_GRID[:, None]).astype(np.float64)
+    allowed_clarify = _CLARIFY_GRID
     # The most value within the bound; where no thresholds stay within it (too few held-out
     # questions to prove it), the least excess. Ties go to the higher, more careful values.
     best: tuple[float, float, float, float, float, float] | None = None
     for a, m, s in itertools.product(_ANSWER_GRID, _MARGIN_GRID, _STRONG_GRID):
         answered = exact | (~undecided & (((s1 >= a) & (lead >= m)) | (lead >= s)))
-        shown = s1[None, :] >= clarify
-        answer = shown & answered[None, :]
-        wrong = answer & ~harmless
+        wrong = answered & ~harmless
         excess = np.zeros(len(_CLARIFY_GRID))
         for mask, allowed in strata:
-            excess = np.maximum(excess, (wrong & mask).sum(axis=1) - allowed)
-        asked = shown & ~answered[None, :]
+            excess = np.maximum(excess, shown @ (wrong & mask) - allowed)
         value = (
-            (answer & right).sum(axis=1)
-            + _CLARIFY_GAIN * (asked & offered_right).sum(axis=1)
-            - ((asked & ~offered_right) * cost).sum(axis=1)
+            shown @ (answered & right)
+            + _CLARIFY_GAIN * (shown @ (~answered & offered_right))
+            - shown @ ((~answered & ~offered_right) * cost)
         )
-        for k in np.flatnonzero(a >= _CLARIFY_GRID):
-            candidate = (
-                -float(excess[k]),
-                float(value[k]),
-                float(a),
-                float(_CLARIFY_GRID[k]),
-                m,
-                s,
-            )
-            if best is None or candidate > best:
-                best = candidate
+        usable = allowed_clarify <= a
+        if not usable.any():
+            continue
+        # Lexicographic: least excess, then most value, then the highest clarify threshold.
+        order = np.lexsort((allowed_clarify, value, -excess))
+        k = next(int(i) for i in order[::-1] if usable[i])
+        candidate = (-float(excess[k]), float(value[k]), float(a), float(_CLARIFY_GRID[k]), m, s)
+        if best is None or candidate > best:
+            best = candidate
     assert best is not None
     _, _, a, c, m, s = best
     in_top = np.array([_in_top(o, base.suggestions) for o in observations])
@@ -365,12 +377,43 @@ _CACHE: dict[str, Calibration] = {}
 
 
 def calibrate(
-    entries: Sequence[FaqEntry], lexicon: Lexicon, weights: Weights, base: Thresholds
+    entries: Sequence[FaqEntry],
+    lexicon: Lexicon,
+    weights: Weights,
+    base: Thresholds,
+    *,
+    cache_dir: Path | None = None,
 ) -> Calibration:
-    """The pack's calibration, computed once per process for a given pack."""
-    key = fingerprint(entries, lexicon, weights) + json.dumps(asdict(base))
-    found = _CACHE.get(key)
+    """The pack's calibration, computed once per process for a given pack, and kept in
+    ``cache_dir`` (when given) so that restarts and other workers read it instead."""
+    digest = hashlib.sha256(
+        (fingerprint(entries, lexicon, weights) + json.dumps(asdict(base))).encode()
+    ).hexdigest()
+    found = _CACHE.get(digest)
+    if found is None and cache_dir is not None:
+        found = _read(cache_dir / f"calibration-{digest[:32]}.json")
     if found is None:
         found = choose(observe(entries, lexicon, weights), base)
-        _CACHE[key] = found
+        if cache_dir is not None:
+            _write(cache_dir / f"calibration-{digest[:32]}.json", found)
+    _CACHE[digest] = found
     return found
+
+
+def _read(path: Path) -> Calibration | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Calibration(**{**data, "shares": Shares(**data["shares"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # absent, unreadable or from another version: calibrate again
+
+
+def _write(path: Path, calibration: Calibration) -> None:
+    # Written aside and renamed: a worker never reads half a file another one is writing.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(asdict(calibration)), encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        log.warning("Không ghi được kết quả hiệu chỉnh vào %s: %s", path, exc)

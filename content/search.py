@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -361,16 +362,19 @@ class FaqEngine:
         *,
         suggestions: int = 3,
         overrides: Mapping[str, float] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         """By default the engine derives its thresholds from held-out questions of ``kb``
         (content.calibration); ``thresholds`` replaces them all, ``overrides`` some (settings
-        ``BOT_FAQ_*``)."""
+        ``BOT_FAQ_*``); ``cache_dir`` keeps the calibration across restarts and workers."""
         self.kb = kb
         self.index = FaqIndex(kb.entries, kb.lexicon)
         self.calibration: Calibration | None = None
         if thresholds is None:
             base = Thresholds(suggestions=suggestions)
-            self.calibration = calibrate(kb.entries, kb.lexicon, self.index.weights, base)
+            self.calibration = calibrate(
+                kb.entries, kb.lexicon, self.index.weights, base, cache_dir=cache_dir
+            )
             thresholds = self.calibration.thresholds(base)
         # Names of Thresholds' float fields (checked by the settings that produce them).
         self.thresholds = replace(thresholds, **cast(dict[str, Any], dict(overrides or {})))

@@ -5,6 +5,7 @@ BM25, and fallbacks that still offer plausible entries."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,24 @@ def test_evaluate_command_prints_the_report_and_json(tmp_path: Path) -> None:
     assert {"answer", "clarify", "margin", "strong_margin", "suggest"} <= set(report["thresholds"])
     assert isinstance(report["confusions"], list)
     assert isinstance(report["thin_entries"], list)
+
+
+def test_calibration_is_kept_for_the_next_process(tmp_path: Path) -> None:
+    """A restart (or another worker) reads the calibration instead of measuring again."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "BOT_CONTENT_CACHE_DIR": str(cache), "PYTHONIOENCODING": "utf-8"}
+    command = [sys.executable, "-m", "bot", "ask", "--json", "dk ket hon can gi"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    kept = list(cache.glob("calibration-*.json"))
+    assert len(kept) == 1
+    stamp = kept[0].stat().st_mtime_ns
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert kept[0].stat().st_mtime_ns == stamp  # read, not written again
+    # A damaged file is measured again and replaced, never trusted.
+    kept[0].write_text("{not json", encoding="utf-8")
+    third = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert json.loads(third.stdout) == json.loads(first.stdout)
+    assert json.loads(kept[0].read_text(encoding="utf-8"))["answer"] > 0

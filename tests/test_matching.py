@@ -60,7 +60,12 @@ def test_phrasing_gets_its_expected_outcome(engine: FaqEngine, row: dict[str, An
 
 
 def test_most_phrasings_get_exactly_the_expected_outcome(engine: FaqEngine) -> None:
-    """A floor under the exact-match rate, so tolerances cannot quietly take over."""
+    """A floor under the exact-match rate, so tolerances cannot quietly take over.
+
+    The engine's thresholds are calibrated to keep confident wrong answers on the pack's own
+    held-out questions within 2 % (content.calibration); it asks back more often than the
+    hand-set thresholds did, so the floor is lower than it was (0.8), and the next test checks
+    that asking back still puts the right entry first."""
     exact = sum(
         outcome_is_acceptable(
             engine.match(row["q"]).outcome.value,
@@ -69,7 +74,18 @@ def test_most_phrasings_get_exactly_the_expected_outcome(engine: FaqEngine) -> N
         )
         for row in TABLE
     )
-    assert exact / len(TABLE) >= 0.8, f"{exact}/{len(TABLE)}"
+    assert exact / len(TABLE) >= 0.62, f"{exact}/{len(TABLE)}"
+
+
+def test_the_right_entry_comes_first(engine: FaqEngine) -> None:
+    """Answered or asked back, an in-scope question's first candidate is the right entry."""
+    in_scope = [row for row in TABLE if row["expect"] != "fallback" and expected(row)]
+    first = sum(
+        bool(hits) and hits[0].entry.id in expected(row)
+        for row in in_scope
+        for hits in [engine.match(row["q"]).hits]
+    )
+    assert first / len(in_scope) >= 0.9, f"{first}/{len(in_scope)}"
 
 
 @pytest.mark.parametrize(

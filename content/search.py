@@ -71,8 +71,9 @@ class Thresholds:
     clarify_window: float = 0.15
     # A fallback still offers the candidates scoring this much ("Có thể bạn muốn hỏi:").
     suggest: float = 0.45
-    # ... unless the question is mostly words the pack has never seen (another domain).
-    known_share: float = 0.5
+    # ... unless the question is largely words the pack has never seen (another domain): a
+    # fifth of its weight unknown ("kết quả bóng đá", "giá xe SH Mode") is enough to stay quiet.
+    known_share: float = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +217,19 @@ class FaqIndex:
         }
 
     def known_share(self, analysis: Analysis) -> float:
-        """The share of the question's words (particles aside) that the pack knows."""
-        words = [t for t in analysis.tokens if not t.particle]
-        if not words:
-            return 0.0
-        # A mended word counts half: the pack knows what it became, not what was typed.
-        return sum((t.fold in self._idf) * (1.0 if t.credit == 1.0 else 0.5) for t in words) / len(
-            words
-        )
+        """The IDF-weighted share of the question (particles aside) made of words the pack
+        knows: a word it has never seen weighs the most, so "kết quả bóng đá tối qua" is
+        mostly unknown though three of its five words are known."""
+        known = total = 0.0
+        for token in analysis.tokens:
+            if token.particle:
+                continue
+            seen = token.fold in self._idf
+            weight = self._idf[token.fold] if seen else self._idf_unknown
+            total += weight
+            # A mended word counts half: the pack knows what it became, not what was typed.
+            known += weight * (1.0 if token.credit == 1.0 else 0.5) if seen else 0.0
+        return known / total if total else 0.0
 
     def idf(self, fold: str) -> float:
         return self._idf.get(fold, self._idf_unknown)

@@ -42,6 +42,21 @@ async def _postgres_reachable() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's processes share one calibration cache, as a deployment's workers do: the
+    bundled pack is calibrated once, not in every `bot serve` a test starts (the cache's own
+    behaviour is tested in test_calibration.py)."""
+    if "BOT_CONTENT_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["BOT_CONTENT_CACHE_DIR"] = str(tmp_path_factory.mktemp("calibration"))
+    try:
+        yield
+    finally:
+        os.environ.pop("BOT_CONTENT_CACHE_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
     return load_pack()

@@ -55,9 +55,12 @@ def test_bundled_pack_calibration_keeps_wrong_answers_within_the_target(
     assert engine.thresholds.answer == calibration.answer
 
 
-def test_wilson_bound_allows_fewer_errors_on_fewer_questions() -> None:
-    assert allowed_wrong(100, 0.02) == 0
-    assert allowed_wrong(500, 0.02) < allowed_wrong(2000, 0.02) < 0.02 * 2000
+def test_wrong_answers_allowed_by_the_target_and_by_the_wilson_bound() -> None:
+    assert allowed_wrong(100, 0.02) == 2
+    assert allowed_wrong(637, 0.02) == 12
+    # The bound allows fewer errors, and none at all on too few questions.
+    assert allowed_wrong(100, 0.02, 1.6449) == 0
+    assert allowed_wrong(500, 0.02, 1.6449) < allowed_wrong(2000, 0.02, 1.6449) < 0.02 * 2000
 
 
 def test_calibration_is_cached_per_pack(kb: KnowledgeBase) -> None:

@@ -26,14 +26,14 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from content.analysis import Analysis, Analyzer, Token
 from content.calibration import EXACT_LEAD, Calibration, calibrate
@@ -119,9 +119,14 @@ class _Doc:
     canon: frozenset[str]
     fold: frozenset[str]
     concepts: frozenset[int]
+    # The folded content of the title and each phrasing, its words sorted: rapidfuzz's ratio on
+    # these is token_sort_ratio, without sorting them again for every question.
     fuzzy_texts: tuple[str, ...]
-    # Content words of the title and of each phrasing, as (fold, weight, synonym group).
-    text_units: tuple[tuple[tuple[str, float, int | None], ...], ...] = ()
+    # The content words of the title and of each phrasing: each distinct (fold, synonym group)
+    # once, with its weight in each text (rows: words, columns: texts), and each text's total.
+    unit_rows: dict[str | int, tuple[int, ...]] = field(default_factory=dict)
+    unit_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    text_totals: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _terms(analysis: Analysis) -> Counter[str]:
@@ -164,7 +169,9 @@ class FaqIndex:
                 folded.update(t.fold for t in analysis.tokens)
                 concepts.update(c.group for c in analysis.concepts)
             fuzzy_texts = tuple(
-                a.content_folded for a in analyses[: 1 + len(entry.phrasings)] if a.tokens
+                _sorted_words(a.content_folded)
+                for a in analyses[: 1 + len(entry.phrasings)]
+                if a.tokens
             )
             self.docs.append(
                 _Doc(entry, frozenset(canon), frozenset(folded), frozenset(concepts), fuzzy_texts)
@@ -178,20 +185,38 @@ class FaqIndex:
         self.analyzer.set_vocabulary(index_words, extra)
         self._build_bm25(doc_terms)
         self.docs = [
-            replace(doc, text_units=tuple(self._text_units(a) for a in analysed))
+            replace(doc, **self._text_units(analysed))
             for doc, analysed in zip(self.docs, texts_analysed, strict=True)
         ]
 
-    def _text_units(self, text: Analysis) -> tuple[tuple[str, float, int | None], ...]:
-        group_of: dict[int, int] = {}
-        for concept in text.concepts:
-            for i in range(concept.start, concept.end):
-                group_of[i] = concept.group
-        return tuple(
-            (t.fold, self.idf(t.fold), group_of.get(i))
-            for i, t in enumerate(text.tokens)
-            if not t.particle
-        )
+    def _text_units(self, texts: list[Analysis]) -> dict[str, Any]:
+        keys: dict[tuple[str, int | None], int] = {}
+        cells: list[tuple[int, int, float]] = []
+        for column, text in enumerate(texts):
+            group_of: dict[int, int] = {}
+            for concept in text.concepts:
+                for i in range(concept.start, concept.end):
+                    group_of[i] = concept.group
+            for i, t in enumerate(text.tokens):
+                if not t.particle:
+                    row = keys.setdefault((t.fold, group_of.get(i)), len(keys))
+                    cells.append((row, column, self.idf(t.fold)))
+        weights = np.zeros((len(keys), len(texts)))
+        for row, column, weight in cells:
+            weights[row, column] += weight
+        totals = weights.sum(axis=0)
+        keep = totals > 0  # a text of particles only says nothing about its entry
+        # Rows by folded word and by synonym group: a question looks up its own few words.
+        rows: dict[str | int, list[int]] = {}
+        for (fold, group), row in keys.items():
+            rows.setdefault(fold, []).append(row)
+            if group is not None:
+                rows.setdefault(group, []).append(row)
+        return {
+            "unit_rows": {key: tuple(found) for key, found in rows.items()},
+            "unit_weights": weights[:, keep],
+            "text_totals": totals[keep],
+        }
 
     def _build_bm25(self, doc_terms: list[Counter[str]]) -> None:
         n = len(doc_terms)
@@ -258,16 +283,33 @@ class FaqIndex:
         units = self._units(analysis)
         folds = frozenset(t.fold for t in analysis.tokens)
         groups = frozenset(c.group for c in analysis.concepts)
+        ids = candidates.tolist()
+        fuzzy = self._fuzzy(_sorted_words(query_text), ids)
         ranked = []
-        for doc_id in candidates.tolist():
+        for doc_id, doc_fuzzy in zip(ids, fuzzy, strict=True):
             doc = self.docs[doc_id]
             confidence, coverage = self._confidence(
-                doc, units, query_text, folds, groups, scores[doc_id] / top_bm25
+                doc, units, doc_fuzzy, folds, groups, scores[doc_id] / top_bm25
             )
             ranked.append((-confidence, doc_id, Hit(doc.entry, confidence, coverage)))
         # Ties go to the entry listed first in the pack, so answers never depend on hashing.
         ranked.sort(key=lambda item: item[:2])
         return analysis, [hit for _, _, hit in ranked[:limit]]
+
+    def _fuzzy(self, query: str, ids: list[int]) -> list[float]:
+        """The best rapidfuzz ratio (0–100) of ``query`` against each candidate's texts, in one
+        call for all of them."""
+        texts = [t for doc_id in ids for t in self.docs[doc_id].fuzzy_texts]
+        if not texts:
+            return [0.0] * len(ids)
+        ratios = process.cdist([query], texts, scorer=fuzz.ratio, dtype=np.float32)[0]
+        best: list[float] = []
+        start = 0
+        for doc_id in ids:
+            end = start + len(self.docs[doc_id].fuzzy_texts)
+            best.append(float(ratios[start:end].max()) if end > start else 0.0)
+            start = end
+        return best
 
     @staticmethod
     def _query_weight(analysis: Analysis, term: str) -> float:
@@ -305,7 +347,7 @@ class FaqIndex:
         self,
         doc: _Doc,
         units: list[_Unit],
-        query_text: str,
+        fuzzy: float,
         query_folds: frozenset[str],
         query_groups: frozenset[int],
         bm25: float,
@@ -323,19 +365,19 @@ class FaqIndex:
         coverage = matched / total if total else 0.0
         # Only subject words anchor an answer: sharing "cần giấy tờ gì" proves nothing.
         anchor = min(1.0, subject / (self.weights.anchor * self._idf_max))
-        fuzzy = max((fuzz.token_sort_ratio(query_text, t) for t in doc.fuzzy_texts), default=0)
         # How much of the entry's closest phrasing the question says: one shared rare word
         # ("bạn tên là gì" and "sang tên sổ đỏ") covers the question but not the phrasing.
         title = 0.0
-        for units_of_text in doc.text_units:
-            total_t = sum(w for _, w, _ in units_of_text)
-            if total_t:
-                hit_t = sum(
-                    w
-                    for fold, w, group in units_of_text
-                    if fold in query_folds or (group is not None and group in query_groups)
-                )
-                title = max(title, hit_t / total_t)
+        if doc.text_totals.size:
+            said: set[int] = set()
+            rows = doc.unit_rows
+            for fold in query_folds:
+                said.update(rows.get(fold, ()))
+            for group in query_groups:
+                said.update(rows.get(group, ()))
+            if said:
+                hits = doc.unit_weights[sorted(said)].sum(axis=0)
+                title = float((hits / doc.text_totals).max())
         w = self.weights
         lexical = (w.coverage * coverage + w.title * title) * anchor
         return round(float(lexical + w.fuzzy * fuzzy / 100 + w.bm25 * bm25), 4), coverage
@@ -347,6 +389,10 @@ class _Unit:
     credit: float
     tokens: tuple[Token, ...]
     group: int | None
+
+
+def _sorted_words(text: str) -> str:
+    return " ".join(sorted(text.split()))
 
 
 def _covers(doc: _Doc, token: Token) -> float:

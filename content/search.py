@@ -42,7 +42,7 @@ from content.normalize import tokens
 
 _K1 = 1.2
 _B = 0.75
-_CANDIDATES = 25
+_CANDIDATES = 18
 # Queries are cut here: a 10,000-character paste is not a question, and the cost of matching
 # must not grow with it.
 MAX_QUERY_CHARS = 400
@@ -353,14 +353,23 @@ class FaqIndex:
         bm25: float,
     ) -> tuple[float, float]:
         total = matched = subject = 0.0
+        concepts, canon, folded = doc.concepts, doc.canon, doc.fold
+        aspects = self._aspects
         for unit in units:
             total += unit.weight
-            if unit.group is not None and unit.group in doc.concepts:
+            if unit.group is not None and unit.group in concepts:
                 covered = 1.0
             else:
-                covered = sum(_covers(doc, t) for t in unit.tokens) / len(unit.tokens)
+                covered = 0.0
+                for t in unit.tokens:
+                    if t.marked:
+                        # Typed with diacritics the entry's word does not have: another word?
+                        covered += 1.0 if t.canon in canon else 0.25 if t.fold in folded else 0.0
+                    elif t.fold in folded:
+                        covered += 1.0
+                covered /= len(unit.tokens)
             matched += unit.weight * covered * unit.credit
-            if unit.group not in self._aspects:
+            if unit.group not in aspects:
                 subject += unit.weight * covered * unit.credit
         coverage = matched / total if total else 0.0
         # Only subject words anchor an answer: sharing "cần giấy tờ gì" proves nothing.
@@ -393,15 +402,6 @@ class _Unit:
 
 def _sorted_words(text: str) -> str:
     return " ".join(sorted(text.split()))
-
-
-def _covers(doc: _Doc, token: Token) -> float:
-    if token.marked:
-        if token.canon in doc.canon:
-            return 1.0
-        # Typed with diacritics that the entry's word does not have: probably another word.
-        return 0.25 if token.fold in doc.fold else 0.0
-    return 1.0 if token.fold in doc.fold else 0.0
 
 
 class FaqEngine:

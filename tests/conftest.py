@@ -45,12 +45,15 @@ async def _postgres_reachable() -> str | None:
 @pytest.fixture(scope="session", autouse=True)
 def _one_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The suite's processes share one calibration cache, as a deployment's workers do: the
-    bundled pack is calibrated once, not in every `bot serve` a test starts (the cache's own
-    behaviour is tested in test_calibration.py)."""
+    bundled pack is calibrated once, not in every `bot serve` or CLI command a test starts (the
+    cache's own behaviour is tested in test_calibration.py)."""
     if "BOT_CONTENT_CACHE_DIR" in os.environ:
         yield
         return
     os.environ["BOT_CONTENT_CACHE_DIR"] = str(tmp_path_factory.mktemp("calibration"))
+    # Calibrated here, before any test starts a clock: a `bot serve` then starts as fast as a
+    # restarted worker does.
+    build_engine(Settings())
     try:
         yield
     finally:

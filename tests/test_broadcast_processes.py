@@ -538,9 +538,10 @@ async def test_scheduled_campaign_survives_a_restart_and_goes_out_once_on_time(
         env = bot_env(sqlite_url, api, telegram_rate=100)
         await migrate(sqlite_url)
         chats = await seed(sqlite_url, SCHEDULED_AUDIENCE)
-        # Writing, submitting and approving are three CLI calls (one to three seconds each
-        # on a busy machine): the time leaves a few seconds once it is scheduled.
-        at = dt.datetime.now(VN).replace(microsecond=0) + dt.timedelta(seconds=14)
+        # Writing, submitting, approving and scheduling are four CLI calls (two to four
+        # seconds each on a busy machine), then a `bot serve` starts and stops: the time
+        # leaves a few seconds once all that is done.
+        at = dt.datetime.now(VN).replace(microsecond=0) + dt.timedelta(seconds=22)
         campaign = await approved_campaign(env, "--at", at.strftime("%Y-%m-%d %H:%M:%S"))
         out = await campaign_cli(env, "schedule", str(campaign), "--by", APPROVER)
         assert f"Sẽ gửi lúc {at.strftime('%d/%m/%Y %H:%M')}" in str(out)
